@@ -1,0 +1,39 @@
+# The one entry point: the README, developers and CI all call these targets.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+CARGO_TEST := cargo test -p ccmon-core --release
+
+.PHONY: install demo test test-rust test-python lint bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Builds the Rust extension (release) into the package and installs it with its test tools.
+install: $(PY)
+	$(PIP) install -e '.[test]'
+
+demo: install
+	$(VENV)/bin/ccmon demo
+
+test: install test-rust test-python
+
+test-rust:
+	$(CARGO_TEST)
+
+test-python:
+	$(PY) -m pytest
+
+lint: install
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) benches/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,3 @@
+from ccmon.cli import main
+
+main()

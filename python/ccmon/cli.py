@@ -1,0 +1,238 @@
+"""The ``ccmon`` command: ``replay`` a recorded log, ``run`` live on a switch's log, ``demo`` on a simulator.
+
+Typer gives typed options, ``--help`` and error messages for free; rich draws the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ccmon.config import Config, ConfigError
+from ccmon.monitor import Monitor
+from ccmon.server import Server
+from ccmon.sources import Source, start
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ccmon: real-time call-center queue monitor.")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
+ListenOpt = Annotated[str, typer.Option(help="HOST:PORT for /metrics, /healthz and /api/v1.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _monitor(config: Path | None, overrides: dict[str, Any] | None = None) -> Monitor:
+    try:
+        cfg = Config.load(config)
+        if overrides:
+            base = {k: v for k, v in overrides.items()}
+            cfg = Config.from_dict({**base, **_explicit(config)}) if config else Config.from_dict(base)
+        return Monitor(cfg)
+    except (ConfigError, OSError) as e:
+        raise _fail(str(e)) from None
+
+
+def _explicit(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def replay_report(monitor: Monitor, window: str = "all") -> dict[str, Any]:
+    """The object ``replay --output json`` prints (SPEC §8)."""
+    rows = [{k: _clean(v) for k, v in row.items()} for row in monitor.queues(window).to_dicts()]
+    sources = monitor.sources()
+    by_reason: dict[str, int] = {}
+    for s in sources:
+        for reason, n in s["rejected_by_reason"].items():
+            by_reason[reason] = by_reason.get(reason, 0) + n
+    return {
+        "window": window,
+        "now": monitor.now,
+        "queues": rows,
+        "events": {
+            "ingested": sum(s["ingested"] for s in sources),
+            "rejected": sum(s["rejected"] for s in sources),
+            "rejected_by_reason": dict(sorted(by_reason.items())),
+            "unknown": sum(s["unknown"] for s in sources),
+            "ignored": sum(s["ignored"] for s in sources),
+        },
+    }
+
+
+def _fmt_seconds(v: float | None) -> str:
+    if v is None:
+        return "-"
+    m, s = divmod(int(round(v)), 60)
+    return f"{m}:{s:02d}"
+
+
+def _fmt_pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _print_table(report: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"ccmon replay — window {report['window']}")
+    cols = [
+        ("queue", "queue", str),
+        ("offered", "offered", str),
+        ("answered", "answered", str),
+        ("abandoned", "abandoned", str),
+        ("short ab.", "short_abandoned", str),
+        ("timeout", "timed_out", str),
+        ("lost", "lost", str),
+        ("SL", "service_level", _fmt_pct),
+        ("aband. rate", "abandon_rate", _fmt_pct),
+        ("ASA", "asa_seconds", _fmt_seconds),
+        ("p90 wait", "wait_p90_seconds", _fmt_seconds),
+        ("max wait", "wait_max_seconds", _fmt_seconds),
+        ("waiting", "waiting_now", str),
+        ("talk", "talk_seconds_mean", _fmt_seconds),
+        ("transfers", "transfers_out", str),
+        ("loops", "loop_entries", str),
+        ("repeats", "repeat_calls", str),
+    ]
+    for title, _, _ in cols:
+        table.add_column(title, justify="left" if title == "queue" else "right")
+    for row in report["queues"]:
+        table.add_row(*(fmt(row[key]) for _, key, fmt in cols))
+    console.print(table)
+    ev = report["events"]
+    reasons = ", ".join(f"{k}={v}" for k, v in ev["rejected_by_reason"].items()) or "none"
+    console.print(
+        f"events: ingested={ev['ingested']} rejected={ev['rejected']} ({reasons}) "
+        f"unknown={ev['unknown']} ignored={ev['ignored']}",
+        highlight=False,
+    )
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="Recorded logs, read in order.")],
+    format: Annotated[str, typer.Option(help="auto, queue_log")] = "auto",
+    config: ConfigOpt = None,
+    output: Annotated[str, typer.Option(help="json or table")] = "table",
+    window: Annotated[str, typer.Option(help="all, today, or a rolling window such as 1h")] = "all",
+) -> None:
+    """Read recorded logs and print every queue's figures (SPEC §3)."""
+    if output not in ("json", "table"):
+        raise _fail(f"--output {output!r}: use json or table")
+    monitor = _monitor(config)
+    try:
+        for f in files:
+            monitor.feed_file(f, format)
+        report = replay_report(monitor, window)
+    except (OSError, ValueError) as e:
+        raise _fail(str(e)) from None
+    if output == "json":
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        console = Console()
+        _print_table(report, console if console.is_terminal else Console(width=200))
+
+
+def _serve(monitor: Monitor, sources: list[Source], listen: str, duration: float | None) -> tuple[Server, threading.Event]:
+    stop = threading.Event()
+    try:
+        server = Server(monitor, listen, lambda: sources)
+    except (OSError, ValueError) as e:
+        raise _fail(f"cannot listen on {listen}: {e}") from None
+    server.start()
+    for s in sources:
+        start(s, stop)
+
+    def tick() -> None:
+        # Ages of waiting calls and the lost sweep follow the wall clock between events (SPEC §1).
+        while not stop.wait(1.0):
+            monitor.advance_clock()
+
+    threading.Thread(target=tick, name="clock", daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if duration is not None:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    return server, stop
+
+
+@app.command()
+def run(
+    queue_log: Annotated[Path, typer.Option("--queue-log", help="Asterisk queue_log to follow (like tail -F).")],
+    listen: ListenOpt = "127.0.0.1:9108",
+    config: ConfigOpt = None,
+    from_end: Annotated[bool, typer.Option(help="Skip the file's history; by default it is read from its start.")] = False,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until killed).")] = None,
+) -> None:
+    """Follow a live queue_log and serve /metrics, /healthz and the JSON API."""
+    from ccmon.sources.file import FileFollower
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    monitor = _monitor(config)
+    follower = FileFollower(queue_log, monitor, from_end=from_end)
+    server, stop = _serve(monitor, [follower], listen, duration)
+    logging.getLogger("ccmon").info("following %s; serving http://%s:%d/metrics", queue_log, listen.rpartition(":")[0], server.port)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+    server.stop()
+
+
+@app.command()
+def demo(
+    listen: ListenOpt = "127.0.0.1:9108",
+    seed: Annotated[int, typer.Option(help="Simulator seed: the same seed replays the same day.")] = 1,
+    history: Annotated[float, typer.Option(help="Seconds of simulated history played at start.")] = 3600.0,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until killed).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a built-in, seeded call-center simulator live, with /metrics and a terminal wallboard."""
+    from ccmon import wallboard
+    from ccmon.simulator import DEMO_CONFIG
+    from ccmon.sources.simulated import SimulatedSwitch
+
+    logging.basicConfig(level=logging.WARNING)
+    monitor = _monitor(config, overrides=dict(DEMO_CONFIG))
+    switch = SimulatedSwitch(monitor, seed=seed, history_seconds=history)
+    switch.step()
+    server, stop = _serve(monitor, [switch], listen, duration)
+    console = Console()
+    if not console.is_terminal:
+        print(f"ccmon demo: serving http://{listen}/metrics (seed {seed})", flush=True)
+
+    def snapshot() -> tuple[Any, Any, float]:
+        return monitor.queues("today"), monitor.calls(), monitor.now or time.time()
+
+    try:
+        wallboard.run_live(snapshot, stop, refresh_seconds=1.0, console=console)
+    except KeyboardInterrupt:
+        stop.set()
+    server.stop()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The Prometheus exporter: one engine snapshot per scrape.
+
+The per-queue families (SPEC §8) are written by the engine in Rust: prometheus-client builds a Python object
+per series (7–16 µs each, shared/PERF-NOTES.md), which for 1,000 queues (~100k series) is over a second, far
+beyond a 50 ms scrape budget. prometheus-client still serves what is naturally Python's: a custom collector for
+the sources' health, and the process metrics. A scrape looks like::
+
+    # TYPE ccmon_queue_entries_total counter
+    ccmon_queue_entries_total{queue="sales"} 42
+    ...
+    # TYPE ccmon_source_up gauge
+    ccmon_source_up{source="queue_log"} 1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ccmon.monitor import Monitor
+from ccmon.sources import Source
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class SourceCollector(Collector):
+    """Yields ``ccmon_source_up`` and ``ccmon_source_last_event_timestamp_seconds`` per source."""
+
+    def __init__(self, monitor: Monitor, sources: Callable[[], Sequence[Source]]) -> None:
+        self.monitor = monitor
+        self.sources = sources
+
+    def collect(self) -> Iterable[Metric]:
+        site = self.monitor.config.site
+        names = ["site", "source"] if site else ["source"]
+        prefix = [site] if site else []
+        up = GaugeMetricFamily("ccmon_source_up", "1 when the source can read its input.", labels=names)
+        for s in self.sources():
+            up.add_metric([*prefix, s.name], 1.0 if s.up else 0.0)
+        yield up
+        last = GaugeMetricFamily(
+            "ccmon_source_last_event_timestamp_seconds", "Event time of the newest event read.", labels=names
+        )
+        for s in self.monitor.sources():
+            if s["last_event_ts"] is not None:
+                last.add_metric([*prefix, s["source"]], s["last_event_ts"])
+        yield last
+
+
+class Exporter:
+    """Renders ``/metrics``: the engine's text followed by the Python-side registry."""
+
+    def __init__(self, monitor: Monitor, sources: Callable[[], Sequence[Source]] = lambda: ()) -> None:
+        self.monitor = monitor
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SourceCollector(monitor, sources))
+        ProcessCollector(registry=self.registry)
+
+    def render(self) -> bytes:
+        return self.monitor.metrics_text().encode() + generate_latest(self.registry)

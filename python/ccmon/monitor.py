@@ -1,0 +1,186 @@
+"""`Monitor`: the Python face of the engine. No figures are computed here; it converts snapshots to polars.
+
+>>> m = Monitor()
+>>> m.feed(b"100|c1|sales|NONE|ENTERQUEUE||600111222\\n112|c1|sales|Agent/1|CONNECT|12|x|1\\n")
+>>> m.queues().select("queue", "offered", "answered", "asa_seconds").row(0)
+('sales', 1, 1, 12.0)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ccmon import _core
+from ccmon.config import Config
+
+FORMATS = ("auto", "queue_log")
+
+QUEUE_SCHEMA: dict[str, Any] = {
+    "queue": pl.String,
+    **{
+        name: pl.UInt64
+        for name in (
+            "offered",
+            "answered",
+            "abandoned",
+            "short_abandoned",
+            "timed_out",
+            "exited_key",
+            "exited_empty",
+            "lost",
+            "answered_within_sl",
+            "abandoned_within_sl",
+        )
+    },
+    "service_level": pl.Float64,
+    "abandon_rate": pl.Float64,
+    "asa_seconds": pl.Float64,
+    "wait_p50_seconds": pl.Float64,
+    "wait_p90_seconds": pl.Float64,
+    "wait_p99_seconds": pl.Float64,
+    "wait_max_seconds": pl.Float64,
+    "waiting_now": pl.UInt64,
+    "longest_wait_now_seconds": pl.Float64,
+    "talk_seconds_mean": pl.Float64,
+    **{
+        name: pl.UInt64
+        for name in (
+            "transfers_out",
+            "loop_entries",
+            "repeat_calls",
+            "pingpong_entries",
+            "bounced_calls",
+            "escalations",
+            "escalations_fake",
+            "escalations_unanswered",
+            "misroutes",
+        )
+    },
+    "moh_seconds_total": pl.Float64,
+    "moh_plays_max": pl.Float64,
+}
+
+CALL_SCHEMA: dict[str, Any] = {
+    "call": pl.String,
+    "queue": pl.String,
+    "state": pl.String,
+    "entered_at": pl.Float64,
+    "wait_seconds": pl.Float64,
+    "on_line_seconds": pl.Float64,
+    "entries": pl.UInt32,
+    "transfers": pl.UInt32,
+    "plays": pl.Float64,
+    "moh_seconds": pl.Float64,
+    "flags": pl.String,
+    "journey": pl.String,
+}
+
+JOURNEY_SCHEMA: dict[str, Any] = {
+    "call": pl.String,
+    "step": pl.UInt32,
+    "queue": pl.String,
+    "department": pl.String,
+    "entered_at": pl.Float64,
+    "outcome": pl.String,
+    "wait_seconds": pl.Float64,
+    "talk_seconds": pl.Float64,
+    "finished": pl.Boolean,
+    "flags": pl.String,
+}
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """The format of a recorded file, from its first non-blank line. Only queue_log is read today."""
+    return "queue_log"
+
+
+class Monitor:
+    """A live call-center monitor: feed it switch events, read per-queue figures and calls in progress.
+
+    ``config`` is a `Config`, a dict of config keys, a path to a TOML file, or None for SPEC's defaults.
+    Safe to use from several threads (one lock around the engine; bulk feeding runs without the GIL).
+
+    Raises `ccmon.ConfigError` for a bad configuration, `ValueError` for an unknown format or window,
+    `OSError` when a file cannot be read.
+    """
+
+    def __init__(self, config: Config | Mapping[str, Any] | str | Path | None = None) -> None:
+        self.config = Config.load(config)
+        self._engine = _core.Engine(self.config.engine_json())
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes, format: str = "queue_log", source: str | None = None) -> None:
+        """Feeds a chunk of raw bytes. Lines may be split across chunks anywhere."""
+        with self._lock:
+            self._engine.feed(data, format, source or format)
+
+    def end_of_input(self, format: str = "queue_log", source: str | None = None) -> None:
+        """Marks the end of a source's input: a last line without a newline is then counted."""
+        with self._lock:
+            self._engine.end_of_input(format, source or format)
+
+    def feed_file(self, path: str | os.PathLike[str], format: str = "auto", source: str | None = None) -> int:
+        """Reads a whole recorded file (in Rust, without the GIL); returns the bytes read."""
+        fmt = detect_format(path) if format == "auto" else format
+        with self._lock:
+            return int(self._engine.feed_file(os.fspath(path), fmt, source or fmt))
+
+    def advance_clock(self, now: float | None = None) -> None:
+        """Live mode: ages and the `lost` sweep use the wall clock when it is newer than the last event."""
+        with self._lock:
+            self._engine.advance_clock(time.time() if now is None else now)
+
+    @property
+    def now(self) -> float | None:
+        """Event-time "now" (the newest event or clock time seen), or None before any event."""
+        with self._lock:
+            value = self._engine.now()
+        return None if value is None else float(value)
+
+    def queues(self, window: str = "all") -> pl.DataFrame:
+        """Per-queue figures (SPEC §3, §3b) over ``"all"``, ``"today"`` or a rolling window such as ``"5m"``.
+
+        Rolling windows must not be longer than the longest one in the config's ``windows``.
+        """
+        with self._lock:
+            cols = self._engine.queues(window)
+        return pl.DataFrame(cols, schema=QUEUE_SCHEMA)
+
+    def calls(self) -> pl.DataFrame:
+        """Calls in progress with their journey so far, current wait, hold-music plays and flags.
+
+        The ``caller`` column is present only when the config sets ``show_callers = true``.
+        """
+        with self._lock:
+            cols = self._engine.calls(self.config.show_callers)
+        schema = dict(CALL_SCHEMA)
+        if self.config.show_callers:
+            schema["caller"] = pl.String
+        return pl.DataFrame(cols, schema=schema)
+
+    def journeys(self) -> pl.DataFrame:
+        """One row per entry, for calls in progress and the last 10,000 finished calls."""
+        with self._lock:
+            cols = self._engine.journeys()
+        return pl.DataFrame(cols, schema=JOURNEY_SCHEMA)
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Per-source counts: ingested, rejected (with reasons), unknown, ignored, last event time."""
+        with self._lock:
+            return list(self._engine.sources())
+
+    def metrics_text(self) -> str:
+        """The Prometheus exposition of every engine figure (SPEC §8 names)."""
+        with self._lock:
+            return str(self._engine.render_metrics())
+
+    def calls_in_progress(self) -> int:
+        with self._lock:
+            return int(self._engine.calls_in_progress())

@@ -1,0 +1,99 @@
+"""The HTTP endpoint of ``ccmon run`` and ``ccmon demo``: ``/metrics``, ``/healthz`` and a JSON API.
+
+The standard library's threading HTTP server is enough for scrapes and scripts (a handful of requests per
+second) and adds no dependency; every response is a snapshot read under the monitor's lock.
+
+- ``GET /metrics`` — Prometheus exposition (SPEC §8).
+- ``GET /healthz`` — ``{"status": "ok"|"degraded", "sources": [...]}``; 503 when a source is down.
+- ``GET /api/v1/queues?window=5m`` — ``{"window", "now", "queues": [rows of SPEC §3]}``.
+- ``GET /api/v1/calls`` — calls in progress with their journey, wait, plays and flags.
+- ``GET /api/v1/sources`` — per-source counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from ccmon.exporter import CONTENT_TYPE, Exporter
+from ccmon.monitor import Monitor
+from ccmon.sources import Source
+
+log = logging.getLogger(__name__)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:9108"`` → ``("127.0.0.1", 9108)``; ``[::1]:9108`` for IPv6."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9108")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Server:
+    """Serves one monitor. ``start()`` runs it in a daemon thread; ``port`` is the bound port (0 picks one)."""
+
+    def __init__(self, monitor: Monitor, listen: str, sources: Callable[[], Sequence[Source]] = lambda: ()) -> None:
+        self.monitor = monitor
+        self.sources = sources
+        self.exporter = Exporter(monitor, sources)
+        host, port = parse_listen(listen)
+        self.httpd = ThreadingHTTPServer((host, port), self._handler())
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("%s " + format, self.address_string(), *args)
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _json(self, status: int, obj: Any) -> None:
+                self._send(status, json.dumps(obj).encode(), "application/json")
+
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+                url = urlparse(self.path)
+                query = parse_qs(url.query)
+                try:
+                    if url.path == "/metrics":
+                        self._send(200, server.exporter.render(), CONTENT_TYPE)
+                    elif url.path == "/healthz":
+                        states = [{"source": s.name, "up": s.up} for s in server.sources()]
+                        ok = all(s["up"] for s in states)
+                        self._json(200 if ok else 503, {"status": "ok" if ok else "degraded", "sources": states})
+                    elif url.path == "/api/v1/queues":
+                        window = query.get("window", ["all"])[0]
+                        rows = server.monitor.queues(window).to_dicts()
+                        self._json(200, {"window": window, "now": server.monitor.now, "queues": rows})
+                    elif url.path == "/api/v1/calls":
+                        self._json(200, {"now": server.monitor.now, "calls": server.monitor.calls().to_dicts()})
+                    elif url.path == "/api/v1/sources":
+                        self._json(200, {"sources": server.monitor.sources()})
+                    else:
+                        self._json(404, {"error": f"no such path {url.path}"})
+                except ValueError as e:
+                    self._json(400, {"error": str(e)})
+
+        return Handler

@@ -1,0 +1,1034 @@
+//! The engine: per-call state machines, per-queue figures over event-time windows, journeys, repeat callers.
+//!
+//! Memory is bounded: a call whose entry waits longer than `max_wait_seconds` is closed as `lost`; calls that
+//! talk or sit between queues longer than that are dropped; the caller table forgets callers once neither the
+//! repeat window nor the misroute window can still involve them; rolling windows keep only the facts of the
+//! longest configured window; the finished-journey history is a fixed-size ring.
+
+use std::collections::VecDeque;
+
+use chrono::{Duration, NaiveTime, TimeZone};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::config::Config;
+use crate::event::{Event, Kind, Parsed, RejectReason};
+use crate::histogram::exact_quantile;
+use crate::queue_log;
+use crate::stats::{Accumulator, Counters, Fact, Outcome, QueueStats, Record, QUANTILES};
+
+/// Input formats the engine parses. More arrive with the live sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    QueueLog,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Result<Format, String> {
+        match name {
+            "queue_log" | "auto" => Ok(Format::QueueLog),
+            other => Err(format!("unknown format {other:?}; allowed: auto, queue_log")),
+        }
+    }
+}
+
+/// A span of event time ending at the engine's "now" (SPEC §1, §3).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Window {
+    All,
+    Today,
+    /// The last N seconds: facts with `now − N < ts <= now`.
+    Rolling(f64),
+}
+
+impl Window {
+    /// `"all"`, `"today"`, or a duration such as `"90s"`, `"5m"`, `"1h"`.
+    pub fn parse(text: &str) -> Result<Window, String> {
+        match text {
+            "all" => return Ok(Window::All),
+            "today" => return Ok(Window::Today),
+            _ => {}
+        }
+        let err = || format!("window {text:?}: use \"all\", \"today\" or a duration like \"5m\", \"15m\", \"1h\", \"90s\"");
+        let (num, unit) = text.split_at(text.len().saturating_sub(1));
+        let mult = match unit {
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(err()),
+        };
+        let n: f64 = num.parse().map_err(|_| err())?;
+        if !(n.is_finite() && n > 0.0) {
+            return Err(err());
+        }
+        Ok(Window::Rolling(n * mult))
+    }
+}
+
+/// Call flags, set the moment they happen (SPEC §4).
+pub mod flags {
+    pub const LOOP: u8 = 1;
+    pub const PINGPONG: u8 = 2;
+    pub const BOUNCED: u8 = 4;
+    pub const ESCALATION: u8 = 8;
+    pub const ESCALATION_FAKE: u8 = 16;
+    pub const ESCALATION_UNANSWERED: u8 = 32;
+    pub const REPEAT: u8 = 64;
+    pub const MISROUTED_BEFORE: u8 = 128;
+
+    pub const NAMES: [(u8, &str); 8] = [
+        (LOOP, "loop"),
+        (PINGPONG, "pingpong"),
+        (BOUNCED, "bounced"),
+        (ESCALATION, "escalation"),
+        (ESCALATION_FAKE, "escalation_fake"),
+        (ESCALATION_UNANSWERED, "escalation_unanswered"),
+        (REPEAT, "repeat"),
+        (MISROUTED_BEFORE, "misrouted_before"),
+    ];
+
+    pub fn describe(bits: u8) -> String {
+        NAMES.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// A call id, stored inline when short (queue_log and AMI ids are ~12–20 bytes) to save an allocation per call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CallKey {
+    Inline(u8, [u8; 22]),
+    Heap(Box<str>),
+}
+
+impl CallKey {
+    fn new(s: &str) -> CallKey {
+        let b = s.as_bytes();
+        if b.len() <= 22 {
+            let mut buf = [0u8; 22];
+            buf[..b.len()].copy_from_slice(b);
+            CallKey::Inline(b.len() as u8, buf)
+        } else {
+            CallKey::Heap(s.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            CallKey::Inline(n, buf) => std::str::from_utf8(&buf[..usize::from(*n)]).unwrap_or(""),
+            CallKey::Heap(s) => s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    Waiting,
+    Talking,
+    /// No open entry: after a transfer or a flow-out, the call may enter another queue.
+    Between,
+}
+
+/// One entry of a journey.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    enter_ts: f64,
+    queue: u32,
+    wait: f32,
+    talk: f32,
+    outcome: Option<Outcome>,
+}
+
+/// Journeys longer than this stop recording new entries (figures are still counted); a guard against a
+/// corrupted log that re-enters one call id forever.
+const MAX_JOURNEY: usize = 256;
+/// Finished journeys kept for `journeys()`.
+const FINISHED_KEPT: usize = 10_000;
+
+#[derive(Debug, Clone)]
+struct Call {
+    start_ts: f64,
+    enter_ts: f64,
+    answer_ts: f64,
+    plays: f64,
+    moh_seconds: f64,
+    caller: Caller,
+    journey: Vec<Entry>,
+    queue: u32,
+    seq: u32,
+    transfers: u32,
+    state: CallState,
+    flags: u8,
+}
+
+/// A caller number reduced to digits and packed into 64 bits; `NONE` never counts as a repeat caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Caller(u64);
+
+impl Caller {
+    pub const NONE: Caller = Caller(0);
+
+    /// SPEC §6: empty, `anonymous`, `unknown`, `restricted` or non-numeric after stripping `+ -()` and spaces
+    /// never count. Up to 17 digits are packed exactly with their length (leading zeros matter); longer numbers
+    /// are hashed into the space above.
+    pub fn from_number(raw: &str) -> Caller {
+        let mut digits: u64 = 0;
+        let mut len: u64 = 0;
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in raw.bytes() {
+            match b {
+                b'0'..=b'9' => {
+                    len += 1;
+                    if len <= 17 {
+                        digits = digits * 10 + u64::from(b - b'0');
+                    }
+                    hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                }
+                b'+' | b'-' | b'(' | b')' | b' ' => {}
+                _ => return Caller::NONE,
+            }
+        }
+        match len {
+            0 => Caller::NONE,
+            1..=17 => Caller((len << 59) | digits),
+            _ => Caller((18 << 59) | (hash >> 5)),
+        }
+    }
+
+    /// The digits again, for the user who asked to see caller numbers.
+    pub fn digits(self) -> Option<String> {
+        let len = self.0 >> 59;
+        match len {
+            1..=17 => Some(format!("{:0width$}", self.0 & ((1 << 59) - 1), width = len as usize)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CallerRecord {
+    last_start: f64,
+    /// The caller's most recent talk end: (time, talk seconds, queue), for misroutes.
+    last_talk: Option<(f64, f64, u32)>,
+    misroute_counted: bool,
+}
+
+/// Prometheus bucket bounds of `ccmon_queue_wait_seconds` (the service-level threshold is added).
+const WAIT_BUCKETS: [f64; 17] =
+    [1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0];
+/// Bucket bounds of `ccmon_call_moh_seconds`.
+pub const MOH_BUCKETS: [f64; 10] = [30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0];
+
+/// A classic cumulative-at-render histogram: per-bucket counts, sum and count.
+#[derive(Debug, Clone)]
+pub struct PromHistogram {
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl PromHistogram {
+    fn new(buckets: usize) -> Self {
+        PromHistogram { counts: vec![0; buckets], sum: 0.0, count: 0 }
+    }
+
+    fn observe(&mut self, bounds: &[f64], v: f64) {
+        if let Some(i) = bounds.iter().position(|b| v <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct QueueState {
+    pub(crate) name: String,
+    dept: u32,
+    supervisor: bool,
+    moh_track: Option<f64>,
+    pub(crate) all: Accumulator,
+    today: Accumulator,
+    recent: VecDeque<Record>,
+    /// Closed outcomes in `Outcome::ALL` order (lost excluded).
+    pub(crate) waits: [PromHistogram; 5],
+    pub(crate) moh: PromHistogram,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Waiting {
+    pub(crate) calls: u64,
+    pub(crate) longest_seconds: f64,
+    pub(crate) plays_max: f64,
+}
+
+/// Per-source ingest telemetry.
+#[derive(Debug, Clone, Default)]
+pub struct SourceStats {
+    pub name: String,
+    pub ingested: u64,
+    pub rejected: [u64; RejectReason::ALL.len()],
+    pub unknown: u64,
+    /// Events for a call that is not in a queue (never entered, or already closed): ignored.
+    pub ignored: u64,
+    pub last_event_ts: Option<f64>,
+    partial: Vec<u8>,
+    discarding: bool,
+}
+
+impl SourceStats {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+}
+
+/// A call in progress, as `calls()` shows it.
+#[derive(Debug, Clone)]
+pub struct CallView {
+    pub call: String,
+    pub queue: String,
+    pub state: &'static str,
+    pub entered_at: f64,
+    pub wait_seconds: f64,
+    pub on_line_seconds: f64,
+    pub entries: u32,
+    pub transfers: u32,
+    pub plays: f64,
+    pub moh_seconds: f64,
+    pub flags: String,
+    pub journey: String,
+    pub caller: Option<String>,
+}
+
+/// One entry of a journey, as `journeys()` shows it.
+#[derive(Debug, Clone)]
+pub struct JourneyRow {
+    pub call: String,
+    pub step: u32,
+    pub queue: String,
+    pub department: String,
+    pub entered_at: f64,
+    pub outcome: Option<&'static str>,
+    pub wait_seconds: Option<f64>,
+    pub talk_seconds: Option<f64>,
+    pub finished: bool,
+    pub flags: String,
+}
+
+#[derive(Debug, Clone)]
+struct FinishedCall {
+    key: CallKey,
+    journey: Vec<Entry>,
+    flags: u8,
+}
+
+/// Everything but the call table, so call handlers can borrow both at once.
+struct Book {
+    cfg: Config,
+    queues: Vec<QueueState>,
+    queue_ids: FxHashMap<Box<str>, u32>,
+    dept_names: Vec<String>,
+    dept_ids: FxHashMap<String, u32>,
+    queue_dept: FxHashMap<String, String>,
+    supervisor_queues: FxHashSet<String>,
+    supervisors: FxHashSet<String>,
+    callers: FxHashMap<Caller, CallerRecord>,
+    callers_sweep_at: usize,
+    expiry: VecDeque<(f64, CallKey, u32)>,
+    finished: VecDeque<FinishedCall>,
+    now: f64,
+    day: Option<(f64, f64)>,
+    tz: chrono_tz::Tz,
+    max_window: f64,
+    wait_bounds: Vec<f64>,
+}
+
+/// What a handler asks the engine to do with the call afterwards.
+enum After {
+    Keep,
+    Finish,
+}
+
+pub struct Engine {
+    book: Book,
+    calls: FxHashMap<CallKey, Call>,
+    sources: Vec<SourceStats>,
+}
+
+impl Engine {
+    pub fn new(cfg: Config) -> Result<Engine, String> {
+        cfg.validate()?;
+        let tz: chrono_tz::Tz = cfg.timezone.parse().map_err(|_| format!("timezone: unknown {:?}", cfg.timezone))?;
+        let mut queue_dept = FxHashMap::default();
+        for (dept, queues) in &cfg.departments {
+            for q in queues {
+                if let Some(prev) = queue_dept.insert(q.clone(), dept.clone()) {
+                    if prev != *dept {
+                        return Err(format!("departments: queue {q:?} is listed in both {prev:?} and {dept:?}"));
+                    }
+                }
+            }
+        }
+        let mut wait_bounds: Vec<f64> = WAIT_BUCKETS.to_vec();
+        for extra in [cfg.service_level_seconds, cfg.short_abandon_seconds] {
+            if extra > 0.0 && !wait_bounds.contains(&extra) {
+                wait_bounds.push(extra);
+            }
+        }
+        wait_bounds.sort_by(f64::total_cmp);
+        let max_window = cfg.windows_seconds.iter().copied().fold(0.0, f64::max);
+        Ok(Engine {
+            book: Book {
+                supervisor_queues: cfg.supervisor_queues.iter().cloned().collect(),
+                supervisors: cfg.supervisors.iter().cloned().collect(),
+                cfg,
+                queues: Vec::new(),
+                queue_ids: FxHashMap::default(),
+                dept_names: Vec::new(),
+                dept_ids: FxHashMap::default(),
+                queue_dept,
+                callers: FxHashMap::default(),
+                callers_sweep_at: 1024,
+                expiry: VecDeque::new(),
+                finished: VecDeque::new(),
+                now: f64::NEG_INFINITY,
+                day: None,
+                tz,
+                max_window,
+                wait_bounds,
+            },
+            calls: FxHashMap::default(),
+            sources: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.book.cfg
+    }
+
+    /// The engine's event-time "now": the newest event time seen or clock time given; `None` before any.
+    pub fn now(&self) -> Option<f64> {
+        self.book.now.is_finite().then_some(self.book.now)
+    }
+
+    fn source_id(&mut self, name: &str) -> usize {
+        if let Some(i) = self.sources.iter().position(|s| s.name == name) {
+            return i;
+        }
+        self.sources.push(SourceStats { name: name.to_string(), ..Default::default() });
+        self.sources.len() - 1
+    }
+
+    /// Feeds a chunk of bytes from `source`. Lines may be split anywhere across chunks: the unfinished tail is
+    /// kept per source until its newline arrives (or [`Engine::end_of_input`]).
+    pub fn feed(&mut self, source: &str, format: Format, data: &[u8]) {
+        let sid = self.source_id(source);
+        let max = self.book.cfg.max_line_bytes;
+        let mut rest = data;
+        let src = &mut self.sources[sid];
+        if !src.partial.is_empty() || src.discarding {
+            match memchr::memchr(b'\n', rest) {
+                None => {
+                    Self::buffer_partial(src, rest, max);
+                    return;
+                }
+                Some(i) => {
+                    let head = &rest[..i];
+                    rest = &rest[i + 1..];
+                    if src.discarding {
+                        src.discarding = false;
+                    } else if src.partial.len() + head.len() > max {
+                        src.partial.clear();
+                        src.rejected[RejectReason::LineTooLong.index()] += 1;
+                    } else {
+                        let mut line = std::mem::take(&mut src.partial);
+                        line.extend_from_slice(head);
+                        Self::process_line(&mut self.book, &mut self.calls, src, format, &line);
+                        line.clear();
+                        src.partial = line;
+                    }
+                }
+            }
+        }
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', rest) {
+            let line = &rest[start..nl];
+            if line.len() > max {
+                src.rejected[RejectReason::LineTooLong.index()] += 1;
+            } else {
+                Self::process_line(&mut self.book, &mut self.calls, src, format, line);
+            }
+            start = nl + 1;
+        }
+        Self::buffer_partial(src, &rest[start..], max);
+    }
+
+    fn buffer_partial(src: &mut SourceStats, tail: &[u8], max: usize) {
+        if tail.is_empty() || src.discarding {
+            return;
+        }
+        if src.partial.len() + tail.len() > max {
+            // Counted once now; the rest of this line is dropped up to its newline.
+            src.partial.clear();
+            src.discarding = true;
+            src.rejected[RejectReason::LineTooLong.index()] += 1;
+        } else {
+            src.partial.extend_from_slice(tail);
+        }
+    }
+
+    /// The source's input ended: a last line without a newline is taken as complete.
+    pub fn end_of_input(&mut self, source: &str, format: Format) {
+        let sid = self.source_id(source);
+        let src = &mut self.sources[sid];
+        src.discarding = false;
+        let line = std::mem::take(&mut src.partial);
+        if !line.is_empty() {
+            Self::process_line(&mut self.book, &mut self.calls, src, format, &line);
+        }
+    }
+
+    fn process_line(book: &mut Book, calls: &mut FxHashMap<CallKey, Call>, src: &mut SourceStats, format: Format, line: &[u8]) {
+        let parsed = match format {
+            Format::QueueLog => queue_log::parse_line(line),
+        };
+        match parsed {
+            Parsed::Event(e) => {
+                src.ingested += 1;
+                src.last_event_ts = Some(src.last_event_ts.map_or(e.ts, |t| t.max(e.ts)));
+                if !Self::apply(book, calls, &e) {
+                    src.ignored += 1;
+                }
+            }
+            Parsed::Blank => {}
+            Parsed::Unknown => src.unknown += 1,
+            Parsed::Rejected(r) => src.rejected[r.index()] += 1,
+        }
+    }
+
+    /// Applies one event; false when it concerned no call in a queue and was ignored.
+    fn apply(book: &mut Book, calls: &mut FxHashMap<CallKey, Call>, e: &Event<'_>) -> bool {
+        if e.ts > book.now {
+            book.advance(calls, e.ts);
+        }
+        if e.kind == Kind::Other {
+            return true;
+        }
+        let key = CallKey::new(e.call);
+        if e.kind == Kind::Enter {
+            let q = book.queue_id(e.queue);
+            match calls.get_mut(&key) {
+                Some(call) => book.enter(call, &key, q, e.ts),
+                None => {
+                    let caller = Caller::from_number(e.caller);
+                    let mut call = Call {
+                        start_ts: e.ts,
+                        enter_ts: e.ts,
+                        answer_ts: 0.0,
+                        plays: 0.0,
+                        moh_seconds: 0.0,
+                        caller,
+                        journey: Vec::new(),
+                        queue: q,
+                        seq: 0,
+                        transfers: 0,
+                        state: CallState::Between,
+                        flags: 0,
+                    };
+                    book.start_call(&mut call, q, e.ts);
+                    book.enter(&mut call, &key, q, e.ts);
+                    calls.insert(key, call);
+                }
+            }
+            return true;
+        }
+        let Some(&q) = book.queue_ids.get(e.queue) else { return false };
+        let Some(call) = calls.get_mut(&key) else { return false };
+        if call.queue != q {
+            return false;
+        }
+        let after = match (e.kind, call.state) {
+            (Kind::Answer, CallState::Waiting) => book.answer(call, &key, e.ts, e.agent),
+            (Kind::Abandon, CallState::Waiting) => book.close_waiting(call, Outcome::Abandoned, e.ts),
+            (Kind::Timeout, CallState::Waiting) => book.flow_out(call, &key, Outcome::TimedOut, e.ts),
+            (Kind::ExitKey, CallState::Waiting) => book.flow_out(call, &key, Outcome::ExitedKey, e.ts),
+            (Kind::ExitEmpty, CallState::Waiting) => book.flow_out(call, &key, Outcome::ExitedEmpty, e.ts),
+            (Kind::TalkEnd, CallState::Talking) => book.talk_end(call, e.ts),
+            (Kind::Transfer, _) => book.transfer(call, &key, e.ts),
+            _ => return false,
+        };
+        if let After::Finish = after {
+            if let Some(call) = calls.remove(&key) {
+                book.finish(key, call);
+            }
+        }
+        true
+    }
+
+    /// Live mode: moves "now" to the wall clock when it is newer than the last event (SPEC §1), closing
+    /// entries that have waited too long.
+    pub fn advance_clock(&mut self, now: f64) {
+        if now.is_finite() && now > self.book.now {
+            self.book.advance(&mut self.calls, now);
+        }
+    }
+
+    /// Per-queue figures over `window`, sorted by queue name.
+    pub fn queue_stats(&self, window: Window) -> Result<Vec<QueueStats>, String> {
+        let book = &self.book;
+        if let Window::Rolling(w) = window {
+            if w > book.max_window + 1e-9 {
+                return Err(format!(
+                    "window of {w} s is longer than the longest configured window ({} s); add it to `windows`",
+                    book.max_window
+                ));
+            }
+        }
+        let now = book.now;
+        let mut rows: Vec<QueueStats> = book
+            .queues
+            .iter()
+            .map(|qs| match window {
+                Window::All => QueueStats::new(qs.name.clone(), qs.all.counters.clone(), quantiles(&qs.all), &book.cfg),
+                Window::Today => match book.day {
+                    Some((start, end)) if now >= start && now < end => {
+                        QueueStats::new(qs.name.clone(), qs.today.counters.clone(), quantiles(&qs.today), &book.cfg)
+                    }
+                    _ => QueueStats::new(qs.name.clone(), Counters::default(), [None; 3], &book.cfg),
+                },
+                Window::Rolling(w) => {
+                    let mut c = Counters::default();
+                    let mut waits = Vec::new();
+                    // `recent` holds only the longest window's facts, so a full scan is bounded; it also copes
+                    // with facts appended out of time order.
+                    for r in qs.recent.iter().filter(|r| r.ts > now - w && r.ts <= now) {
+                        c.add(r.fact, r.value, &book.cfg);
+                        if r.fact == Fact::Outcome(Outcome::Answered) {
+                            waits.push(r.value);
+                        }
+                    }
+                    let q = QUANTILES.map(|p| exact_quantile(&mut waits, p));
+                    QueueStats::new(qs.name.clone(), c, q, &book.cfg)
+                }
+            })
+            .collect();
+        // Waiting now, at the end of every window (= now), from the call table.
+        for (row, w) in rows.iter_mut().zip(self.waiting_by_queue()) {
+            row.waiting_now = w.calls;
+            row.longest_wait_now_seconds = w.longest_seconds;
+            row.counters.moh_plays_max = row.counters.moh_plays_max.max(w.plays_max);
+        }
+        rows.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(rows)
+    }
+
+    /// Calls in progress (waiting, talking, or between queues), oldest first.
+    pub fn calls(&self, show_callers: bool) -> Vec<CallView> {
+        let book = &self.book;
+        let now = book.now;
+        let mut out: Vec<CallView> = self
+            .calls
+            .iter()
+            .map(|(key, c)| {
+                let (state, wait) = match c.state {
+                    CallState::Waiting => ("waiting", now - c.enter_ts),
+                    CallState::Talking => ("talking", c.answer_ts - c.enter_ts),
+                    CallState::Between => ("between", 0.0),
+                };
+                CallView {
+                    call: key.as_str().to_string(),
+                    queue: book.queues[c.queue as usize].name.clone(),
+                    state,
+                    entered_at: c.enter_ts,
+                    wait_seconds: wait.max(0.0),
+                    on_line_seconds: (now - c.start_ts).max(0.0),
+                    entries: c.journey.len() as u32,
+                    transfers: c.transfers,
+                    plays: book.plays_now(c),
+                    moh_seconds: c.moh_seconds + book.live_moh(c),
+                    flags: flags::describe(c.flags),
+                    journey: c
+                        .journey
+                        .iter()
+                        .map(|e| book.queues[e.queue as usize].name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(">"),
+                    caller: if show_callers { c.caller.digits() } else { None },
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.entered_at.total_cmp(&b.entered_at).then_with(|| a.call.cmp(&b.call)));
+        out
+    }
+
+    /// Entries of the calls in progress and of the last finished calls (up to 10,000 calls).
+    pub fn journeys(&self) -> Vec<JourneyRow> {
+        let book = &self.book;
+        let mut rows = Vec::new();
+        let mut push = |key: &CallKey, journey: &[Entry], fl: u8, finished: bool| {
+            for (i, e) in journey.iter().enumerate() {
+                let qs = &book.queues[e.queue as usize];
+                rows.push(JourneyRow {
+                    call: key.as_str().to_string(),
+                    step: i as u32 + 1,
+                    queue: qs.name.clone(),
+                    department: book.dept_names[qs.dept as usize].clone(),
+                    entered_at: e.enter_ts,
+                    outcome: e.outcome.map(Outcome::as_str),
+                    wait_seconds: e.outcome.map(|_| f64::from(e.wait)),
+                    talk_seconds: (!e.talk.is_nan()).then_some(f64::from(e.talk)),
+                    finished,
+                    flags: flags::describe(fl),
+                });
+            }
+        };
+        for f in &book.finished {
+            push(&f.key, &f.journey, f.flags, true);
+        }
+        for (key, c) in &self.calls {
+            push(key, &c.journey, c.flags, false);
+        }
+        rows.sort_by(|a, b| a.call.cmp(&b.call).then(a.step.cmp(&b.step)));
+        rows
+    }
+
+    /// Per queue (in queue-id order): calls waiting now, the oldest one's age, the most plays among them.
+    pub(crate) fn waiting_by_queue(&self) -> Vec<Waiting> {
+        let book = &self.book;
+        let mut out = vec![Waiting::default(); book.queues.len()];
+        for call in self.calls.values().filter(|c| c.state == CallState::Waiting) {
+            let w = &mut out[call.queue as usize];
+            w.calls += 1;
+            w.longest_seconds = w.longest_seconds.max(book.now - call.enter_ts);
+            w.plays_max = w.plays_max.max(book.plays_now(call));
+        }
+        out
+    }
+
+    pub fn sources(&self) -> &[SourceStats] {
+        &self.sources
+    }
+
+    pub(crate) fn queue_states(&self) -> &[QueueState] {
+        &self.book.queues
+    }
+
+    pub(crate) fn wait_bounds(&self) -> &[f64] {
+        &self.book.wait_bounds
+    }
+
+    /// Calls in progress (the size of the call table).
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls.len()
+    }
+}
+
+fn quantiles(acc: &Accumulator) -> [Option<f64>; 3] {
+    QUANTILES.map(|p| acc.answered_waits.quantile(p))
+}
+
+impl Book {
+    fn queue_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.queue_ids.get(name) {
+            return id;
+        }
+        let dept_name = self.queue_dept.get(name).cloned().unwrap_or_else(|| name.to_string());
+        let next_dept = self.dept_names.len() as u32;
+        let dept = *self.dept_ids.entry(dept_name.clone()).or_insert(next_dept);
+        if dept == next_dept {
+            self.dept_names.push(dept_name);
+        }
+        let moh_track = self.cfg.queue_moh_class.get(name).map(|class| self.cfg.track_seconds(class));
+        let id = self.queues.len() as u32;
+        self.queues.push(QueueState {
+            name: name.to_string(),
+            dept,
+            supervisor: self.supervisor_queues.contains(name),
+            moh_track,
+            all: Accumulator::default(),
+            today: Accumulator::default(),
+            recent: VecDeque::new(),
+            waits: std::array::from_fn(|_| PromHistogram::new(self.wait_bounds.len())),
+            moh: PromHistogram::new(MOH_BUCKETS.len()),
+        });
+        self.queue_ids.insert(name.into(), id);
+        id
+    }
+
+    fn dept(&self, q: u32) -> u32 {
+        self.queues[q as usize].dept
+    }
+
+    /// Counts one fact of queue `q` at event time `ts` into every window.
+    fn record(&mut self, q: u32, ts: f64, fact: Fact, value: f64) {
+        let in_today = match self.day {
+            Some((start, end)) if ts >= start && ts < end => true,
+            Some((_, end)) if ts < end => false,
+            _ => {
+                self.roll_day(ts);
+                true
+            }
+        };
+        let cfg = &self.cfg;
+        let qs = &mut self.queues[q as usize];
+        qs.all.add(fact, value, cfg);
+        if in_today {
+            qs.today.add(fact, value, cfg);
+        }
+        if let Fact::Outcome(o) = fact {
+            if let Some(i) = Outcome::ALL[..5].iter().position(|x| *x == o) {
+                qs.waits[i].observe(&self.wait_bounds, value);
+            }
+        }
+        if self.max_window > 0.0 {
+            let horizon = self.now - self.max_window;
+            if ts > horizon {
+                qs.recent.push_back(Record { ts, value, fact });
+            }
+            while qs.recent.front().is_some_and(|r| r.ts <= horizon) {
+                qs.recent.pop_front();
+            }
+        }
+    }
+
+    /// Starts "today" over at the local midnight before `ts`.
+    fn roll_day(&mut self, ts: f64) {
+        let secs = ts.floor() as i64;
+        let Some(local) = self.tz.timestamp_opt(secs, 0).single() else { return };
+        let date = local.date_naive();
+        let midnight = |d: chrono::NaiveDate| {
+            let naive = d.and_time(NaiveTime::MIN);
+            // A DST change at midnight can skip it: the day then starts at the first valid local time.
+            self.tz
+                .from_local_datetime(&naive)
+                .earliest()
+                .or_else(|| self.tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+                .map(|t| t.timestamp() as f64)
+        };
+        let (Some(start), Some(end)) = (midnight(date), date.succ_opt().and_then(midnight)) else { return };
+        self.day = Some((start, end));
+        for qs in &mut self.queues {
+            qs.today = Accumulator::default();
+        }
+    }
+
+    /// Moves event time forward to `t`, closing what has waited (or talked, or idled) too long.
+    fn advance(&mut self, calls: &mut FxHashMap<CallKey, Call>, t: f64) {
+        self.now = t;
+        while let Some((deadline, _, _)) = self.expiry.front() {
+            if *deadline >= t {
+                break;
+            }
+            let Some((deadline, key, seq)) = self.expiry.pop_front() else { break };
+            let Some(call) = calls.get_mut(&key) else { continue };
+            if call.seq != seq {
+                continue;
+            }
+            if call.state == CallState::Waiting {
+                // SPEC §2: closed as lost at the moment it became older than max_wait_seconds.
+                self.close(call, Outcome::Lost, deadline);
+            }
+            if let Some(call) = calls.remove(&key) {
+                self.finish(key, call);
+            }
+        }
+        if self.callers.len() > self.callers_sweep_at {
+            let keep = self.cfg.repeat_window_seconds.max(self.cfg.misroute_window_seconds);
+            self.callers.retain(|_, r| {
+                let last = r.last_talk.map_or(r.last_start, |(end, _, _)| end.max(r.last_start));
+                last + keep >= t
+            });
+            self.callers_sweep_at = (self.callers.len() * 2).max(1024);
+        }
+    }
+
+    fn start_call(&mut self, call: &mut Call, q: u32, ts: f64) {
+        if call.caller == Caller::NONE {
+            return;
+        }
+        let window = self.cfg.repeat_window_seconds;
+        let rec = self.callers.entry(call.caller).or_insert(CallerRecord {
+            last_start: f64::NEG_INFINITY,
+            last_talk: None,
+            misroute_counted: false,
+        });
+        let since = ts - rec.last_start;
+        let repeat = (0.0..=window).contains(&since);
+        rec.last_start = rec.last_start.max(ts);
+        let mut misroute = None;
+        if repeat {
+            if let Some((end, talk, mq)) = rec.last_talk {
+                let gap = ts - end;
+                if !rec.misroute_counted
+                    && talk < self.cfg.misroute_talk_seconds
+                    && (0.0..=self.cfg.misroute_window_seconds).contains(&gap)
+                {
+                    misroute = Some(mq);
+                }
+            }
+        }
+        if let Some(mq) = misroute {
+            if self.dept(mq) != self.dept(q) {
+                if let Some(rec) = self.callers.get_mut(&call.caller) {
+                    rec.misroute_counted = true;
+                }
+                self.record(mq, ts, Fact::Misroute, 1.0);
+                call.flags |= flags::MISROUTED_BEFORE;
+            }
+        }
+        if repeat {
+            call.flags |= flags::REPEAT;
+            self.record(q, ts, Fact::RepeatCall, 1.0);
+        }
+    }
+
+    fn enter(&mut self, call: &mut Call, key: &CallKey, q: u32, ts: f64) {
+        match call.state {
+            // A second ENTERQUEUE while still waiting means the log lost the first entry's outcome.
+            CallState::Waiting => self.close(call, Outcome::Lost, ts),
+            // Talk that ends without a talk-end event is left out of the talk mean.
+            CallState::Talking | CallState::Between => {}
+        }
+        let d = self.dept(q);
+        let visited = call.journey.iter().any(|e| self.dept(e.queue) == d);
+        let mut collapsed: Vec<u32> = Vec::with_capacity(call.journey.len());
+        for e in &call.journey {
+            let ed = self.dept(e.queue);
+            if collapsed.last() != Some(&ed) {
+                collapsed.push(ed);
+            }
+        }
+        let n = collapsed.len();
+        let pingpong = n >= 2 && collapsed[n - 1] != d && collapsed[n - 2] == d;
+        self.record(q, ts, Fact::Entry, 1.0);
+        if visited {
+            call.flags |= flags::LOOP;
+            self.record(q, ts, Fact::LoopEntry, 1.0);
+        }
+        if pingpong {
+            call.flags |= flags::PINGPONG;
+            self.record(q, ts, Fact::PingPongEntry, 1.0);
+        }
+        if self.queues[q as usize].supervisor {
+            call.flags |= flags::ESCALATION;
+            self.record(q, ts, Fact::Escalation, 1.0);
+        }
+        if call.journey.len() < MAX_JOURNEY {
+            call.journey.push(Entry { enter_ts: ts, queue: q, wait: f32::NAN, talk: f32::NAN, outcome: None });
+        }
+        call.queue = q;
+        call.enter_ts = ts;
+        self.set_state(call, key, CallState::Waiting, ts + self.cfg.max_wait_seconds);
+    }
+
+    fn set_state(&mut self, call: &mut Call, key: &CallKey, state: CallState, deadline: f64) {
+        call.state = state;
+        call.seq = call.seq.wrapping_add(1);
+        self.expiry.push_back((deadline, key.clone(), call.seq));
+    }
+
+    /// Closes the waiting entry with `outcome` at `ts` (SPEC §2), with its hold-music exposure (SPEC §5).
+    fn close(&mut self, call: &mut Call, outcome: Outcome, ts: f64) {
+        let q = call.queue;
+        let wait = (ts - call.enter_ts).max(0.0);
+        self.record(q, ts, Fact::Outcome(outcome), wait);
+        if self.queues[q as usize].supervisor && outcome != Outcome::Answered {
+            call.flags |= flags::ESCALATION_UNANSWERED;
+            self.record(q, ts, Fact::EscalationUnanswered, 1.0);
+        }
+        if let Some(track) = self.queues[q as usize].moh_track {
+            // queue_log reports no MOH events: waiting in a queue with a hold-music class is exposure.
+            call.moh_seconds += wait;
+            call.plays += wait / track;
+            self.record(q, ts, Fact::MohSeconds, wait);
+            self.record(q, ts, Fact::MohPlays, call.plays);
+        }
+        if let Some(e) = call.journey.last_mut() {
+            if e.queue == q && e.outcome.is_none() {
+                e.outcome = Some(outcome);
+                e.wait = wait as f32;
+            }
+        }
+        call.state = CallState::Between;
+    }
+
+    fn answer(&mut self, call: &mut Call, key: &CallKey, ts: f64, agent: &str) -> After {
+        self.close(call, Outcome::Answered, ts);
+        let q = call.queue;
+        if self.queues[q as usize].supervisor && !self.supervisors.contains(agent) {
+            call.flags |= flags::ESCALATION_FAKE;
+            self.record(q, ts, Fact::EscalationFake, 1.0);
+        }
+        call.answer_ts = ts;
+        // A talk with no end is dropped after max_wait_seconds so the table stays bounded.
+        self.set_state(call, key, CallState::Talking, ts + self.cfg.max_wait_seconds);
+        After::Keep
+    }
+
+    fn close_waiting(&mut self, call: &mut Call, outcome: Outcome, ts: f64) -> After {
+        self.close(call, outcome, ts);
+        After::Finish
+    }
+
+    fn flow_out(&mut self, call: &mut Call, key: &CallKey, outcome: Outcome, ts: f64) -> After {
+        self.close(call, outcome, ts);
+        self.set_state(call, key, CallState::Between, ts + self.cfg.max_wait_seconds);
+        After::Keep
+    }
+
+    fn end_talk(&mut self, call: &mut Call, ts: f64) {
+        let talk = (ts - call.answer_ts).max(0.0);
+        self.record(call.queue, ts, Fact::TalkEnd, talk);
+        if let Some(e) = call.journey.last_mut() {
+            e.talk = talk as f32;
+        }
+        if call.caller != Caller::NONE {
+            if let Some(rec) = self.callers.get_mut(&call.caller) {
+                rec.last_talk = Some((ts, talk, call.queue));
+                rec.misroute_counted = false;
+            }
+        }
+    }
+
+    fn talk_end(&mut self, call: &mut Call, ts: f64) -> After {
+        self.end_talk(call, ts);
+        After::Finish
+    }
+
+    fn transfer(&mut self, call: &mut Call, key: &CallKey, ts: f64) -> After {
+        let q = call.queue;
+        self.record(q, ts, Fact::Transfer, 1.0);
+        call.transfers += 1;
+        if call.transfers == self.cfg.bounce_transfers {
+            call.flags |= flags::BOUNCED;
+            self.record(q, ts, Fact::BouncedCall, 1.0);
+        }
+        if call.state == CallState::Talking {
+            self.end_talk(call, ts);
+            self.set_state(call, key, CallState::Between, ts + self.cfg.max_wait_seconds);
+        }
+        After::Keep
+    }
+
+    fn finish(&mut self, key: CallKey, call: Call) {
+        if call.moh_seconds > 0.0 {
+            self.queues[call.queue as usize].moh.observe(&MOH_BUCKETS, call.moh_seconds);
+        }
+        if self.finished.len() >= FINISHED_KEPT {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(FinishedCall { key, journey: call.journey, flags: call.flags });
+    }
+
+    /// Hold music heard in the current wait, not yet counted (queue_log: the wait so far).
+    fn live_moh(&self, call: &Call) -> f64 {
+        match (call.state, self.queues[call.queue as usize].moh_track) {
+            (CallState::Waiting, Some(_)) => (self.now - call.enter_ts).max(0.0),
+            _ => 0.0,
+        }
+    }
+
+    fn plays_now(&self, call: &Call) -> f64 {
+        match self.queues[call.queue as usize].moh_track {
+            Some(track) => call.plays + self.live_moh(call) / track,
+            None => call.plays,
+        }
+    }
+}

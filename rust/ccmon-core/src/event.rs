@@ -1,0 +1,85 @@
+//! The event model every source format is parsed into, and the bounded set of reasons a line is rejected.
+
+/// What happened, in the engine's own words. One source event maps to at most one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A call entered a queue (queue_log ENTERQUEUE): starts an entry.
+    Enter,
+    /// An agent picked up (CONNECT): outcome `answered`.
+    Answer,
+    /// Caller hung up while waiting (ABANDON).
+    Abandon,
+    /// Queue timeout sent the caller elsewhere (EXITWITHTIMEOUT).
+    Timeout,
+    /// Caller pressed a key to leave (EXITWITHKEY).
+    ExitKey,
+    /// No agents, caller sent elsewhere (EXITEMPTY).
+    ExitEmpty,
+    /// Talk ended and the call is over (COMPLETECALLER, COMPLETEAGENT).
+    TalkEnd,
+    /// The call was transferred out of the queue (TRANSFER, BLINDTRANSFER, ATTENDEDTRANSFER); ends talk.
+    Transfer,
+    /// A known event that carries nothing the queue statistics use (RINGNOANSWER, QUEUESTART, PAUSE, ...).
+    Other,
+}
+
+/// One parsed event, borrowing from the input line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Event<'a> {
+    /// Event time, seconds since the Unix epoch (UTC).
+    pub ts: f64,
+    pub call: &'a str,
+    pub queue: &'a str,
+    pub agent: &'a str,
+    pub kind: Kind,
+    /// The calling number, where the event carries it (ENTERQUEUE's data2).
+    pub caller: &'a str,
+}
+
+/// Why a line was rejected. A fixed set, so it can be a Prometheus label (`reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    TooFewFields,
+    BadTimestamp,
+    InvalidUtf8,
+    LineTooLong,
+    NulByte,
+    MissingField,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::TooFewFields,
+        RejectReason::BadTimestamp,
+        RejectReason::InvalidUtf8,
+        RejectReason::LineTooLong,
+        RejectReason::NulByte,
+        RejectReason::MissingField,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::TooFewFields => "too_few_fields",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::InvalidUtf8 => "invalid_utf8",
+            RejectReason::LineTooLong => "line_too_long",
+            RejectReason::NulByte => "nul_byte",
+            RejectReason::MissingField => "missing_field",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The result of parsing one line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Parsed<'a> {
+    Event(Event<'a>),
+    /// Empty or whitespace-only: skipped, not counted.
+    Blank,
+    /// Well-formed but an event name we do not know: ignored and counted as unknown.
+    Unknown,
+    Rejected(RejectReason),
+}

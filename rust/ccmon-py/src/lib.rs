@@ -1,0 +1,232 @@
+//! The Python binding of ccmon-core: argument conversion, GIL release, error mapping — nothing else.
+//! Snapshots go to Python column by column (dicts of lists), which polars takes without per-row Python work.
+
+use std::fs::File;
+use std::io::Read;
+
+use ccmon_core::{Config, Engine as CoreEngine, Format, Window};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+fn value_error(msg: String) -> PyErr {
+    PyValueError::new_err(msg)
+}
+
+/// The engine. Not for direct use: `ccmon.Monitor` wraps it.
+#[pyclass(module = "ccmon._core")]
+struct Engine {
+    inner: CoreEngine,
+}
+
+const READ_CHUNK: usize = 1 << 20;
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new(config_json: &str) -> PyResult<Self> {
+        let cfg = Config::from_json(config_json).map_err(value_error)?;
+        Ok(Engine { inner: CoreEngine::new(cfg).map_err(value_error)? })
+    }
+
+    /// Feeds bytes; the GIL is released while the engine works.
+    #[pyo3(signature = (data, format = "queue_log", source = "default"))]
+    fn feed(&mut self, py: Python<'_>, data: &[u8], format: &str, source: &str) -> PyResult<()> {
+        let fmt = Format::parse(format).map_err(value_error)?;
+        let inner = &mut self.inner;
+        py.detach(|| inner.feed(source, fmt, data));
+        Ok(())
+    }
+
+    /// Ends a source's input: a last line without newline counts.
+    #[pyo3(signature = (format = "queue_log", source = "default"))]
+    fn end_of_input(&mut self, format: &str, source: &str) -> PyResult<()> {
+        let fmt = Format::parse(format).map_err(value_error)?;
+        self.inner.end_of_input(source, fmt);
+        Ok(())
+    }
+
+    /// Reads a whole file in Rust without the GIL; returns the bytes read.
+    #[pyo3(signature = (path, format = "queue_log", source = "default"))]
+    fn feed_file(&mut self, py: Python<'_>, path: &str, format: &str, source: &str) -> PyResult<u64> {
+        let fmt = Format::parse(format).map_err(value_error)?;
+        let inner = &mut self.inner;
+        let read = py.detach(|| -> std::io::Result<u64> {
+            let mut file = File::open(path)?;
+            let mut buf = vec![0u8; READ_CHUNK];
+            let mut total = 0u64;
+            loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                total += n as u64;
+                inner.feed(source, fmt, &buf[..n]);
+            }
+            inner.end_of_input(source, fmt);
+            Ok(total)
+        });
+        read.map_err(|e| PyOSError::new_err(format!("{path}: {e}")))
+    }
+
+    /// Live mode: "now" becomes the wall clock when it is newer than the last event.
+    fn advance_clock(&mut self, now: f64) {
+        self.inner.advance_clock(now);
+    }
+
+    fn now(&self) -> Option<f64> {
+        self.inner.now()
+    }
+
+    fn calls_in_progress(&self) -> usize {
+        self.inner.calls_in_progress()
+    }
+
+    /// Per-queue figures over a window, as columns.
+    fn queues<'py>(&self, py: Python<'py>, window: &str) -> PyResult<Bound<'py, PyDict>> {
+        let w = Window::parse(window).map_err(value_error)?;
+        let rows = self.inner.queue_stats(w).map_err(value_error)?;
+        let d = PyDict::new(py);
+        macro_rules! col {
+            ($name:literal, $f:expr) => {
+                d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
+            };
+        }
+        col!("queue", |r| r.queue.clone());
+        col!("offered", |r| r.counters.offered);
+        col!("answered", |r| r.counters.answered);
+        col!("abandoned", |r| r.counters.abandoned);
+        col!("short_abandoned", |r| r.counters.short_abandoned);
+        col!("timed_out", |r| r.counters.timed_out);
+        col!("exited_key", |r| r.counters.exited_key);
+        col!("exited_empty", |r| r.counters.exited_empty);
+        col!("lost", |r| r.counters.lost);
+        col!("answered_within_sl", |r| r.counters.answered_within_sl);
+        col!("abandoned_within_sl", |r| r.counters.abandoned_within_sl);
+        col!("service_level", |r| r.service_level);
+        col!("abandon_rate", |r| r.abandon_rate);
+        col!("asa_seconds", |r| r.asa_seconds);
+        col!("wait_p50_seconds", |r| r.wait_p50_seconds);
+        col!("wait_p90_seconds", |r| r.wait_p90_seconds);
+        col!("wait_p99_seconds", |r| r.wait_p99_seconds);
+        col!("wait_max_seconds", |r| r.counters.wait_max);
+        col!("waiting_now", |r| r.waiting_now);
+        col!("longest_wait_now_seconds", |r| r.longest_wait_now_seconds);
+        col!("talk_seconds_mean", |r| r.talk_seconds_mean);
+        col!("transfers_out", |r| r.counters.transfers_out);
+        col!("loop_entries", |r| r.counters.loop_entries);
+        col!("repeat_calls", |r| r.counters.repeat_calls);
+        col!("pingpong_entries", |r| r.counters.pingpong_entries);
+        col!("bounced_calls", |r| r.counters.bounced_calls);
+        col!("escalations", |r| r.counters.escalations);
+        col!("escalations_fake", |r| r.counters.escalations_fake);
+        col!("escalations_unanswered", |r| r.counters.escalations_unanswered);
+        col!("misroutes", |r| r.counters.misroutes);
+        col!("moh_seconds_total", |r| r.counters.moh_seconds_total);
+        col!("moh_plays_max", |r| r.counters.moh_plays_max);
+        Ok(d)
+    }
+
+    /// Calls in progress, as columns.
+    #[pyo3(signature = (show_callers = false))]
+    fn calls<'py>(&self, py: Python<'py>, show_callers: bool) -> PyResult<Bound<'py, PyDict>> {
+        let rows = self.inner.calls(show_callers);
+        let d = PyDict::new(py);
+        macro_rules! col {
+            ($name:literal, $f:expr) => {
+                d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
+            };
+        }
+        col!("call", |r| r.call.clone());
+        col!("queue", |r| r.queue.clone());
+        col!("state", |r| r.state);
+        col!("entered_at", |r| r.entered_at);
+        col!("wait_seconds", |r| r.wait_seconds);
+        col!("on_line_seconds", |r| r.on_line_seconds);
+        col!("entries", |r| r.entries);
+        col!("transfers", |r| r.transfers);
+        col!("plays", |r| r.plays);
+        col!("moh_seconds", |r| r.moh_seconds);
+        col!("flags", |r| r.flags.clone());
+        col!("journey", |r| r.journey.clone());
+        if show_callers {
+            col!("caller", |r| r.caller.clone());
+        }
+        Ok(d)
+    }
+
+    /// Journeys of calls in progress and of the last finished calls, one row per entry, as columns.
+    fn journeys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let rows = self.inner.journeys();
+        let d = PyDict::new(py);
+        macro_rules! col {
+            ($name:literal, $f:expr) => {
+                d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
+            };
+        }
+        col!("call", |r| r.call.clone());
+        col!("step", |r| r.step);
+        col!("queue", |r| r.queue.clone());
+        col!("department", |r| r.department.clone());
+        col!("entered_at", |r| r.entered_at);
+        col!("outcome", |r| r.outcome);
+        col!("wait_seconds", |r| r.wait_seconds);
+        col!("talk_seconds", |r| r.talk_seconds);
+        col!("finished", |r| r.finished);
+        col!("flags", |r| r.flags.clone());
+        Ok(d)
+    }
+
+    /// Per-source telemetry: a list of dicts.
+    fn sources<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for s in self.inner.sources() {
+            let d = PyDict::new(py);
+            d.set_item("source", &s.name)?;
+            d.set_item("ingested", s.ingested)?;
+            d.set_item("rejected", s.rejected_total())?;
+            let by_reason = PyDict::new(py);
+            for r in ccmon_core::event::RejectReason::ALL {
+                let n = s.rejected[r.index()];
+                if n > 0 {
+                    by_reason.set_item(r.as_str(), n)?;
+                }
+            }
+            d.set_item("rejected_by_reason", by_reason)?;
+            d.set_item("unknown", s.unknown)?;
+            d.set_item("ignored", s.ignored)?;
+            d.set_item("last_event_ts", s.last_event_ts)?;
+            list.append(d)?;
+        }
+        Ok(list)
+    }
+
+    /// The Prometheus text exposition of every engine figure.
+    fn render_metrics(&self, py: Python<'_>) -> String {
+        let inner = &self.inner;
+        py.detach(|| {
+            let mut out = String::with_capacity(1 << 16);
+            inner.render_prometheus(&mut out);
+            out
+        })
+    }
+}
+
+/// Seconds of a rolling window ("5m" -> 300.0); None for "all" and "today"; ValueError otherwise.
+#[pyfunction]
+fn window_seconds(text: &str) -> PyResult<Option<f64>> {
+    match Window::parse(text).map_err(value_error)? {
+        Window::Rolling(s) => Ok(Some(s)),
+        Window::All | Window::Today => Ok(None),
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    m.add_function(wrap_pyfunction!(window_seconds, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

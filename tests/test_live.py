@@ -1,0 +1,126 @@
+"""`ccmon run`: following a file like tail -F, serving /metrics, /healthz and the JSON API, live."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ccmon import Monitor
+from ccmon.sources.file import FileFollower
+
+
+def offered(m: Monitor) -> int:
+    df = m.queues()
+    return int(df["offered"].sum()) if df.height else 0
+
+
+def test_follower_reads_appends_and_split_lines(tmp_path: Path) -> None:
+    path = tmp_path / "queue_log"
+    path.write_text("100|c1|q|NONE|ENTERQUEUE||1\n101|c2|q|NONE|ENTER")
+    m = Monitor()
+    f = FileFollower(path, m)
+    f.poll_once()
+    assert offered(m) == 1  # the half-written line waits for its newline
+    with open(path, "a") as fh:
+        fh.write("QUEUE||2\n")
+    f.poll_once()
+    assert offered(m) == 2
+
+
+def test_follower_survives_rotation_without_counting_twice(tmp_path: Path) -> None:
+    path = tmp_path / "queue_log"
+    path.write_text("100|c1|q|NONE|ENTERQUEUE||1\n")
+    m = Monitor()
+    f = FileFollower(path, m)
+    f.poll_once()
+    with open(path, "a") as fh:  # written just before rotation: must still be read from the old file
+        fh.write("101|c2|q|NONE|ENTERQUEUE||2\n")
+    os.rename(path, tmp_path / "queue_log.1")
+    path.write_text("102|c3|q|NONE|ENTERQUEUE||3\n")
+    f.poll_once()
+    f.poll_once()
+    assert offered(m) == 3
+
+
+def test_follower_rereads_after_truncation(tmp_path: Path) -> None:
+    path = tmp_path / "queue_log"
+    path.write_text("100|c1|q|NONE|ENTERQUEUE||1\n101|c2|q|NONE|ENTERQUEUE||2\n")
+    m = Monitor()
+    f = FileFollower(path, m)
+    f.poll_once()
+    path.write_text("200|c3|q|NONE|ENTERQUEUE||3\n")  # shorter than what was read: truncated
+    f.poll_once()
+    assert offered(m) == 3
+
+
+def test_follower_reports_down_while_file_missing(tmp_path: Path) -> None:
+    m = Monitor()
+    f = FileFollower(tmp_path / "absent", m)
+    f.poll_once()
+    assert not f.up
+    (tmp_path / "absent").write_text("100|c1|q|NONE|ENTERQUEUE||1\n")
+    f.poll_once()
+    assert f.up and offered(m) == 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def test_run_follows_a_file_and_serves_metrics_health_and_api(tmp_path: Path) -> None:
+    path = tmp_path / "queue_log"
+    now = int(time.time())
+    path.write_text(f"{now - 30}|c1|sales|NONE|ENTERQUEUE||600\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccmon", "run", "--queue-log", str(path), "--listen", f"127.0.0.1:{port}",
+         "--duration", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: get(f"{base}/healthz")[0] == 200)
+        status, body = get(f"{base}/metrics")
+        assert status == 200
+        assert 'ccmon_queue_entries_total{queue="sales"} 1' in body
+        assert 'ccmon_queue_calls_waiting{queue="sales"} 1' in body
+        assert 'ccmon_source_up{source="queue_log"} 1.0' in body
+        with open(path, "a") as fh:
+            fh.write(f"{now}|c1|sales|Agent/7|CONNECT|30|x|1\n")
+        assert wait_for(lambda: 'ccmon_queue_outcomes_total{queue="sales",outcome="answered"} 1' in get(f"{base}/metrics")[1])
+        status, body = get(f"{base}/api/v1/queues?window=5m")
+        rows = json.loads(body)["queues"]
+        assert rows[0]["queue"] == "sales" and rows[0]["answered"] == 1 and rows[0]["waiting_now"] == 0
+        assert get(f"{base}/api/v1/queues?window=fortnight")[0] == 400
+        assert json.loads(get(f"{base}/api/v1/sources")[1])["sources"][0]["ingested"] == 2
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
