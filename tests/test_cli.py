@@ -41,7 +41,8 @@ def test_replay_json_has_every_spec_field_and_sorted_queues(tmp_path: Path) -> N
     report = json.loads(ccmon("replay", str(log), "--output", "json").stdout)
     assert [q["queue"] for q in report["queues"]] == ["alpha", "zeta"]
     spec_fields = {
-        "offered", "answered", "abandoned", "short_abandoned", "timed_out", "exited_key", "exited_empty", "lost",
+        "offered", "answered", "abandoned", "short_abandoned", "timed_out", "exited_key", "exited_empty",
+        "lost",
         "answered_within_sl", "abandoned_within_sl", "service_level", "abandon_rate", "asa_seconds",
         "wait_p50_seconds", "wait_p90_seconds", "wait_p99_seconds", "wait_max_seconds", "waiting_now",
         "longest_wait_now_seconds", "talk_seconds_mean", "transfers_out", "loop_entries", "repeat_calls",

@@ -55,5 +55,5 @@ def test_toml_file_is_read(tmp_path: Path) -> None:
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     p = tmp_path / "ccmon.toml"
     p.write_text("service_level_seconds = = 3\n")
-    with pytest.raises(ConfigError, match="ccmon.toml"):
+    with pytest.raises(ConfigError, match=r"ccmon\.toml"):
         Config.from_toml(p)

@@ -115,7 +115,11 @@ def test_run_follows_a_file_and_serves_metrics_health_and_api(tmp_path: Path) ->
         assert 'ccmon_source_up{source="queue_log"} 1.0' in body
         with open(path, "a") as fh:
             fh.write(f"{now}|c1|sales|Agent/7|CONNECT|30|x|1\n")
-        assert wait_for(lambda: 'ccmon_queue_outcomes_total{queue="sales",outcome="answered"} 1' in get(f"{base}/metrics")[1])
+        assert wait_for(
+            lambda: (
+                'ccmon_queue_outcomes_total{queue="sales",outcome="answered"} 1' in get(f"{base}/metrics")[1]
+            )
+        )
         status, body = get(f"{base}/api/v1/queues?window=5m")
         rows = json.loads(body)["queues"]
         assert rows[0]["queue"] == "sales" and rows[0]["answered"] == 1 and rows[0]["waiting_now"] == 0

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +25,9 @@ from ccmon.monitor import Monitor
 from ccmon.server import Server
 from ccmon.sources import Source, start
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="ccmon: real-time call-center queue monitor.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="ccmon: real-time call-center queue monitor."
+)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
 ListenOpt = Annotated[str, typer.Option(help="HOST:PORT for /metrics, /healthz and /api/v1.")]
@@ -82,7 +85,7 @@ def replay_report(monitor: Monitor, window: str = "all") -> dict[str, Any]:
 def _fmt_seconds(v: float | None) -> str:
     if v is None:
         return "-"
-    m, s = divmod(int(round(v)), 60)
+    m, s = divmod(round(v), 60)
     return f"{m}:{s:02d}"
 
 
@@ -92,7 +95,7 @@ def _fmt_pct(v: float | None) -> str:
 
 def _print_table(report: dict[str, Any], console: Console) -> None:
     table = Table(title=f"ccmon replay — window {report['window']}")
-    cols = [
+    cols: list[tuple[str, str, Callable[[Any], str]]] = [
         ("queue", "queue", str),
         ("offered", "offered", str),
         ("answered", "answered", str),
@@ -150,7 +153,9 @@ def replay(
         _print_table(report, console if console.is_terminal else Console(width=200))
 
 
-def _serve(monitor: Monitor, sources: list[Source], listen: str, duration: float | None) -> tuple[Server, threading.Event]:
+def _serve(
+    monitor: Monitor, sources: list[Source], listen: str, duration: float | None
+) -> tuple[Server, threading.Event]:
     stop = threading.Event()
     try:
         server = Server(monitor, listen, lambda: sources)
@@ -176,11 +181,17 @@ def _serve(monitor: Monitor, sources: list[Source], listen: str, duration: float
 
 @app.command()
 def run(
-    queue_log: Annotated[Path, typer.Option("--queue-log", help="Asterisk queue_log to follow (like tail -F).")],
+    queue_log: Annotated[
+        Path, typer.Option("--queue-log", help="Asterisk queue_log to follow (like tail -F).")
+    ],
     listen: ListenOpt = "127.0.0.1:9108",
     config: ConfigOpt = None,
-    from_end: Annotated[bool, typer.Option(help="Skip the file's history; by default it is read from its start.")] = False,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until killed).")] = None,
+    from_end: Annotated[
+        bool, typer.Option(help="Skip the file's history; by default it is read from its start.")
+    ] = False,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: run until killed).")
+    ] = None,
 ) -> None:
     """Follow a live queue_log and serve /metrics, /healthz and the JSON API."""
     from ccmon.sources.file import FileFollower
@@ -189,7 +200,9 @@ def run(
     monitor = _monitor(config)
     follower = FileFollower(queue_log, monitor, from_end=from_end)
     server, stop = _serve(monitor, [follower], listen, duration)
-    logging.getLogger("ccmon").info("following %s; serving http://%s:%d/metrics", queue_log, listen.rpartition(":")[0], server.port)
+    logging.getLogger("ccmon").info(
+        "following %s; serving http://%s:%d/metrics", queue_log, listen.rpartition(":")[0], server.port
+    )
     try:
         while not stop.wait(0.5):
             pass
@@ -203,7 +216,9 @@ def demo(
     listen: ListenOpt = "127.0.0.1:9108",
     seed: Annotated[int, typer.Option(help="Simulator seed: the same seed replays the same day.")] = 1,
     history: Annotated[float, typer.Option(help="Seconds of simulated history played at start.")] = 3600.0,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until killed).")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: run until killed).")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run a built-in, seeded call-center simulator live, with /metrics and a terminal wallboard."""

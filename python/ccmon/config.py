@@ -153,7 +153,12 @@ def _strings(key: str, value: Any) -> tuple[str, ...]:
 
 
 def _check(key: str, value: Any) -> Any:
-    if key in ("service_level_seconds", "max_wait_seconds", "repeat_window_seconds", "misroute_window_seconds"):
+    if key in (
+        "service_level_seconds",
+        "max_wait_seconds",
+        "repeat_window_seconds",
+        "misroute_window_seconds",
+    ):
         return _number(key, value, 0, strict=True)
     if key in ("short_abandon_seconds", "misroute_talk_seconds", "moh_alert_plays"):
         return _number(key, value, 0, strict=False)
@@ -167,7 +172,7 @@ def _check(key: str, value: Any) -> Any:
             try:
                 window_seconds(w)
             except ValueError:
-                raise ConfigError(f"windows: {w!r} is not a duration like \"5m\", \"15m\", \"1h\", \"90s\"") from None
+                raise ConfigError(f'windows: {w!r} is not a duration like "5m", "15m", "1h", "90s"') from None
         return windows
     if key in ("timezone", "site"):
         if not isinstance(value, str):
@@ -193,6 +198,6 @@ def _check(key: str, value: Any) -> Any:
         return {str(k): _number(f"moh_track_seconds.{k}", v, 0, strict=True) for k, v in value.items()}
     if key == "queue_moh_class":
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError("queue_moh_class must be a table: queue name = \"class\"")
+            raise ConfigError('queue_moh_class must be a table: queue name = "class"')
         return dict(value)
     raise ConfigError(f"unknown key {key!r}")  # pragma: no cover - from_dict checks names first

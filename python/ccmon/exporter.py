@@ -1,9 +1,9 @@
 """The Prometheus exporter: one engine snapshot per scrape.
 
-The per-queue families (SPEC §8) are written by the engine in Rust: prometheus-client builds a Python object
-per series (7–16 µs each, shared/PERF-NOTES.md), which for 1,000 queues (~100k series) is over a second, far
-beyond a 50 ms scrape budget. prometheus-client still serves what is naturally Python's: a custom collector for
-the sources' health, and the process metrics. A scrape looks like::
+The per-queue families (SPEC §8) are written by the engine in Rust: prometheus-client builds a Python
+object per series (7–16 µs each, shared/PERF-NOTES.md), which for 1,000 queues (~100k series) is over a
+second, far beyond a 50 ms scrape budget. prometheus-client still serves what is naturally Python's: a
+custom collector for the sources' health, and the process metrics. A scrape looks like::
 
     # TYPE ccmon_queue_entries_total counter
     ccmon_queue_entries_total{queue="sales"} 42
@@ -44,9 +44,9 @@ class SourceCollector(Collector):
         last = GaugeMetricFamily(
             "ccmon_source_last_event_timestamp_seconds", "Event time of the newest event read.", labels=names
         )
-        for s in self.monitor.sources():
-            if s["last_event_ts"] is not None:
-                last.add_metric([*prefix, s["source"]], s["last_event_ts"])
+        for stats in self.monitor.sources():
+            if stats["last_event_ts"] is not None:
+                last.add_metric([*prefix, stats["source"]], stats["last_event_ts"])
         yield last
 
 

@@ -36,9 +36,14 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class Server:
-    """Serves one monitor. ``start()`` runs it in a daemon thread; ``port`` is the bound port (0 picks one)."""
+    """Serves one monitor. ``start()`` runs it in a daemon thread; ``port`` is the bound port.
 
-    def __init__(self, monitor: Monitor, listen: str, sources: Callable[[], Sequence[Source]] = lambda: ()) -> None:
+    Listening on port 0 picks a free port.
+    """
+
+    def __init__(
+        self, monitor: Monitor, listen: str, sources: Callable[[], Sequence[Source]] = lambda: ()
+    ) -> None:
         self.monitor = monitor
         self.sources = sources
         self.exporter = Exporter(monitor, sources)
@@ -73,7 +78,7 @@ class Server:
             def _json(self, status: int, obj: Any) -> None:
                 self._send(status, json.dumps(obj).encode(), "application/json")
 
-            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_GET(self) -> None:
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 try:
@@ -82,13 +87,17 @@ class Server:
                     elif url.path == "/healthz":
                         states = [{"source": s.name, "up": s.up} for s in server.sources()]
                         ok = all(s["up"] for s in states)
-                        self._json(200 if ok else 503, {"status": "ok" if ok else "degraded", "sources": states})
+                        self._json(
+                            200 if ok else 503, {"status": "ok" if ok else "degraded", "sources": states}
+                        )
                     elif url.path == "/api/v1/queues":
                         window = query.get("window", ["all"])[0]
                         rows = server.monitor.queues(window).to_dicts()
                         self._json(200, {"window": window, "now": server.monitor.now, "queues": rows})
                     elif url.path == "/api/v1/calls":
-                        self._json(200, {"now": server.monitor.now, "calls": server.monitor.calls().to_dicts()})
+                        self._json(
+                            200, {"now": server.monitor.now, "calls": server.monitor.calls().to_dicts()}
+                        )
                     elif url.path == "/api/v1/sources":
                         self._json(200, {"sources": server.monitor.sources()})
                     else:

@@ -16,7 +16,10 @@ class Source(Protocol):
     def up(self) -> bool: ...
 
     def run(self, stop: threading.Event) -> None:
-        """Reads and feeds until ``stop`` is set. Never raises for I/O trouble: it reports ``up = False`` and retries."""
+        """Reads and feeds until ``stop`` is set.
+
+        Never raises for I/O trouble: it reports ``up = False`` and retries.
+        """
         ...
 
 

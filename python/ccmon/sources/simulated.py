@@ -12,7 +12,9 @@ from ccmon.simulator import Simulator
 class SimulatedSwitch:
     """Plays a seeded `Simulator` into a monitor as event time passes on the wall clock."""
 
-    def __init__(self, monitor: Monitor, seed: int = 1, history_seconds: float = 3600.0, name: str = "demo") -> None:
+    def __init__(
+        self, monitor: Monitor, seed: int = 1, history_seconds: float = 3600.0, name: str = "demo"
+    ) -> None:
         self.monitor = monitor
         self.name = name
         self.simulator = Simulator(seed=seed, start=time.time() - history_seconds)

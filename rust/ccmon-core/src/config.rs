@@ -77,7 +77,8 @@ pub const DEFAULT_TRACK_SECONDS: f64 = 30.0;
 
 impl Config {
     pub fn from_json(text: &str) -> Result<Config, String> {
-        let cfg: Config = serde_json::from_str(text).map_err(|e| format!("invalid engine config: {e}"))?;
+        let cfg: Config =
+            serde_json::from_str(text).map_err(|e| format!("invalid engine config: {e}"))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -91,7 +92,9 @@ impl Config {
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{name} must be a positive number of seconds, got {v}"));
+                return Err(format!(
+                    "{name} must be a positive number of seconds, got {v}"
+                ));
             }
         }
         for (name, v) in [
@@ -114,7 +117,10 @@ impl Config {
             }
         }
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(format!("timezone: unknown time zone {:?} (use an IANA name such as \"Europe/Madrid\")", self.timezone));
+            return Err(format!(
+                "timezone: unknown time zone {:?} (use an IANA name such as \"Europe/Madrid\")",
+                self.timezone
+            ));
         }
         if self.max_line_bytes < 64 {
             return Err("max_line_bytes must be at least 64".to_string());
@@ -123,6 +129,9 @@ impl Config {
     }
 
     pub fn track_seconds(&self, class: &str) -> f64 {
-        self.moh_track_seconds.get(class).copied().unwrap_or(DEFAULT_TRACK_SECONDS)
+        self.moh_track_seconds
+            .get(class)
+            .copied()
+            .unwrap_or(DEFAULT_TRACK_SECONDS)
     }
 }

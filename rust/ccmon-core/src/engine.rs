@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 
 use chrono::{Duration, NaiveTime, TimeZone};
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
 
 use crate::config::Config;
 use crate::event::{Event, Kind, Parsed, RejectReason};
@@ -26,7 +27,9 @@ impl Format {
     pub fn parse(name: &str) -> Result<Format, String> {
         match name {
             "queue_log" | "auto" => Ok(Format::QueueLog),
-            other => Err(format!("unknown format {other:?}; allowed: auto, queue_log")),
+            other => Err(format!(
+                "unknown format {other:?}; allowed: auto, queue_log"
+            )),
         }
     }
 }
@@ -48,7 +51,9 @@ impl Window {
             "today" => return Ok(Window::Today),
             _ => {}
         }
-        let err = || format!("window {text:?}: use \"all\", \"today\" or a duration like \"5m\", \"15m\", \"1h\", \"90s\"");
+        let err = || {
+            format!("window {text:?}: use \"all\", \"today\" or a duration like \"5m\", \"15m\", \"1h\", \"90s\"")
+        };
         let (num, unit) = text.split_at(text.len().saturating_sub(1));
         let mult = match unit {
             "s" => 1.0,
@@ -87,33 +92,52 @@ pub mod flags {
     ];
 
     pub fn describe(bits: u8) -> String {
-        NAMES.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(",")
+        NAMES
+            .iter()
+            .filter(|(b, _)| bits & b != 0)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
-/// A call id, stored inline when short (queue_log and AMI ids are ~12–20 bytes) to save an allocation per call.
+/// A call id, stored inline when short (queue_log and AMI ids are ~12–20 bytes) to save an allocation per call;
+/// inline keys compare and hash as three machine words.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum CallKey {
-    Inline(u8, [u8; 22]),
-    Heap(Box<str>),
+    /// Up to 23 bytes, zero-padded, the length in the last byte.
+    Inline([u64; 3]),
+    Heap(Box<[u8]>),
 }
 
 impl CallKey {
-    fn new(s: &str) -> CallKey {
-        let b = s.as_bytes();
-        if b.len() <= 22 {
-            let mut buf = [0u8; 22];
+    fn new(b: &[u8]) -> CallKey {
+        if b.len() <= 23 {
+            let mut buf = [0u8; 24];
             buf[..b.len()].copy_from_slice(b);
-            CallKey::Inline(b.len() as u8, buf)
+            buf[23] = b.len() as u8;
+            let word = |i: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&buf[i * 8..i * 8 + 8]);
+                u64::from_le_bytes(w)
+            };
+            CallKey::Inline([word(0), word(1), word(2)])
         } else {
-            CallKey::Heap(s.into())
+            CallKey::Heap(b.into())
         }
     }
 
-    fn as_str(&self) -> &str {
+    fn to_text(&self) -> String {
         match self {
-            CallKey::Inline(n, buf) => std::str::from_utf8(&buf[..usize::from(*n)]).unwrap_or(""),
-            CallKey::Heap(s) => s,
+            CallKey::Inline(words) => {
+                let mut buf = [0u8; 24];
+                for (i, w) in words.iter().enumerate() {
+                    buf[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+                }
+                let len = usize::from(buf[23]).min(23);
+                String::from_utf8_lossy(&buf[..len]).into_owned()
+            }
+            CallKey::Heap(b) => String::from_utf8_lossy(b).into_owned(),
         }
     }
 }
@@ -136,6 +160,8 @@ struct Entry {
     outcome: Option<Outcome>,
 }
 
+type Journey = SmallVec<[Entry; 2]>;
+
 /// Journeys longer than this stop recording new entries (figures are still counted); a guard against a
 /// corrupted log that re-enters one call id forever.
 const MAX_JOURNEY: usize = 256;
@@ -150,7 +176,7 @@ struct Call {
     plays: f64,
     moh_seconds: f64,
     caller: Caller,
-    journey: Vec<Entry>,
+    journey: Journey,
     queue: u32,
     seq: u32,
     transfers: u32,
@@ -168,11 +194,11 @@ impl Caller {
     /// SPEC §6: empty, `anonymous`, `unknown`, `restricted` or non-numeric after stripping `+ -()` and spaces
     /// never count. Up to 17 digits are packed exactly with their length (leading zeros matter); longer numbers
     /// are hashed into the space above.
-    pub fn from_number(raw: &str) -> Caller {
+    pub fn from_number(raw: &[u8]) -> Caller {
         let mut digits: u64 = 0;
         let mut len: u64 = 0;
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in raw.bytes() {
+        for &b in raw {
             match b {
                 b'0'..=b'9' => {
                     len += 1;
@@ -196,7 +222,11 @@ impl Caller {
     pub fn digits(self) -> Option<String> {
         let len = self.0 >> 59;
         match len {
-            1..=17 => Some(format!("{:0width$}", self.0 & ((1 << 59) - 1), width = len as usize)),
+            1..=17 => Some(format!(
+                "{:0width$}",
+                self.0 & ((1 << 59) - 1),
+                width = len as usize
+            )),
             _ => None,
         }
     }
@@ -211,10 +241,14 @@ struct CallerRecord {
 }
 
 /// Prometheus bucket bounds of `ccmon_queue_wait_seconds` (the service-level threshold is added).
-const WAIT_BUCKETS: [f64; 17] =
-    [1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0];
+const WAIT_BUCKETS: [f64; 17] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0,
+    1800.0, 3600.0,
+];
 /// Bucket bounds of `ccmon_call_moh_seconds`.
-pub const MOH_BUCKETS: [f64; 10] = [30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0];
+pub const MOH_BUCKETS: [f64; 10] = [
+    30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0,
+];
 
 /// A classic cumulative-at-render histogram: per-bucket counts, sum and count.
 #[derive(Debug, Clone)]
@@ -226,7 +260,11 @@ pub struct PromHistogram {
 
 impl PromHistogram {
     fn new(buckets: usize) -> Self {
-        PromHistogram { counts: vec![0; buckets], sum: 0.0, count: 0 }
+        PromHistogram {
+            counts: vec![0; buckets],
+            sum: 0.0,
+            count: 0,
+        }
     }
 
     fn observe(&mut self, bounds: &[f64], v: f64) {
@@ -315,7 +353,7 @@ pub struct JourneyRow {
 #[derive(Debug, Clone)]
 struct FinishedCall {
     key: CallKey,
-    journey: Vec<Entry>,
+    journey: Journey,
     flags: u8,
 }
 
@@ -323,12 +361,12 @@ struct FinishedCall {
 struct Book {
     cfg: Config,
     queues: Vec<QueueState>,
-    queue_ids: FxHashMap<Box<str>, u32>,
+    queue_ids: FxHashMap<Box<[u8]>, u32>,
     dept_names: Vec<String>,
     dept_ids: FxHashMap<String, u32>,
     queue_dept: FxHashMap<String, String>,
     supervisor_queues: FxHashSet<String>,
-    supervisors: FxHashSet<String>,
+    supervisors: FxHashSet<Vec<u8>>,
     callers: FxHashMap<Caller, CallerRecord>,
     callers_sweep_at: usize,
     expiry: VecDeque<(f64, CallKey, u32)>,
@@ -355,13 +393,18 @@ pub struct Engine {
 impl Engine {
     pub fn new(cfg: Config) -> Result<Engine, String> {
         cfg.validate()?;
-        let tz: chrono_tz::Tz = cfg.timezone.parse().map_err(|_| format!("timezone: unknown {:?}", cfg.timezone))?;
+        let tz: chrono_tz::Tz = cfg
+            .timezone
+            .parse()
+            .map_err(|_| format!("timezone: unknown {:?}", cfg.timezone))?;
         let mut queue_dept = FxHashMap::default();
         for (dept, queues) in &cfg.departments {
             for q in queues {
                 if let Some(prev) = queue_dept.insert(q.clone(), dept.clone()) {
                     if prev != *dept {
-                        return Err(format!("departments: queue {q:?} is listed in both {prev:?} and {dept:?}"));
+                        return Err(format!(
+                            "departments: queue {q:?} is listed in both {prev:?} and {dept:?}"
+                        ));
                     }
                 }
             }
@@ -377,7 +420,11 @@ impl Engine {
         Ok(Engine {
             book: Book {
                 supervisor_queues: cfg.supervisor_queues.iter().cloned().collect(),
-                supervisors: cfg.supervisors.iter().cloned().collect(),
+                supervisors: cfg
+                    .supervisors
+                    .iter()
+                    .map(|s| s.as_bytes().to_vec())
+                    .collect(),
                 cfg,
                 queues: Vec::new(),
                 queue_ids: FxHashMap::default(),
@@ -412,7 +459,10 @@ impl Engine {
         if let Some(i) = self.sources.iter().position(|s| s.name == name) {
             return i;
         }
-        self.sources.push(SourceStats { name: name.to_string(), ..Default::default() });
+        self.sources.push(SourceStats {
+            name: name.to_string(),
+            ..Default::default()
+        });
         self.sources.len() - 1
     }
 
@@ -447,17 +497,24 @@ impl Engine {
                 }
             }
         }
-        let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', rest) {
-            let line = &rest[start..nl];
+        let mut scanned = queue_log::Scan::default();
+        loop {
+            queue_log::scan_line(rest, &mut scanned);
+            if !scanned.newline {
+                break;
+            }
+            let line = &rest[..scanned.end];
             if line.len() > max {
                 src.rejected[RejectReason::LineTooLong.index()] += 1;
             } else {
-                Self::process_line(&mut self.book, &mut self.calls, src, format, line);
+                let parsed = match format {
+                    Format::QueueLog => queue_log::parse_scanned(line, &scanned),
+                };
+                Self::count_and_apply(&mut self.book, &mut self.calls, src, parsed);
             }
-            start = nl + 1;
+            rest = &rest[scanned.end + 1..];
         }
-        Self::buffer_partial(src, &rest[start..], max);
+        Self::buffer_partial(src, rest, max);
     }
 
     fn buffer_partial(src: &mut SourceStats, tail: &[u8], max: usize) {
@@ -485,10 +542,25 @@ impl Engine {
         }
     }
 
-    fn process_line(book: &mut Book, calls: &mut FxHashMap<CallKey, Call>, src: &mut SourceStats, format: Format, line: &[u8]) {
+    fn process_line(
+        book: &mut Book,
+        calls: &mut FxHashMap<CallKey, Call>,
+        src: &mut SourceStats,
+        format: Format,
+        line: &[u8],
+    ) {
         let parsed = match format {
             Format::QueueLog => queue_log::parse_line(line),
         };
+        Self::count_and_apply(book, calls, src, parsed);
+    }
+
+    fn count_and_apply(
+        book: &mut Book,
+        calls: &mut FxHashMap<CallKey, Call>,
+        src: &mut SourceStats,
+        parsed: Parsed<'_>,
+    ) {
         match parsed {
             Parsed::Event(e) => {
                 src.ingested += 1;
@@ -525,7 +597,7 @@ impl Engine {
                         plays: 0.0,
                         moh_seconds: 0.0,
                         caller,
-                        journey: Vec::new(),
+                        journey: Journey::new(),
                         queue: q,
                         seq: 0,
                         transfers: 0,
@@ -539,17 +611,29 @@ impl Engine {
             }
             return true;
         }
-        let Some(&q) = book.queue_ids.get(e.queue) else { return false };
-        let Some(call) = calls.get_mut(&key) else { return false };
+        let Some(&q) = book.queue_ids.get(e.queue) else {
+            return false;
+        };
+        let Some(call) = calls.get_mut(&key) else {
+            return false;
+        };
         if call.queue != q {
             return false;
         }
         let after = match (e.kind, call.state) {
             (Kind::Answer, CallState::Waiting) => book.answer(call, &key, e.ts, e.agent),
-            (Kind::Abandon, CallState::Waiting) => book.close_waiting(call, Outcome::Abandoned, e.ts),
-            (Kind::Timeout, CallState::Waiting) => book.flow_out(call, &key, Outcome::TimedOut, e.ts),
-            (Kind::ExitKey, CallState::Waiting) => book.flow_out(call, &key, Outcome::ExitedKey, e.ts),
-            (Kind::ExitEmpty, CallState::Waiting) => book.flow_out(call, &key, Outcome::ExitedEmpty, e.ts),
+            (Kind::Abandon, CallState::Waiting) => {
+                book.close_waiting(call, Outcome::Abandoned, e.ts)
+            }
+            (Kind::Timeout, CallState::Waiting) => {
+                book.flow_out(call, &key, Outcome::TimedOut, e.ts)
+            }
+            (Kind::ExitKey, CallState::Waiting) => {
+                book.flow_out(call, &key, Outcome::ExitedKey, e.ts)
+            }
+            (Kind::ExitEmpty, CallState::Waiting) => {
+                book.flow_out(call, &key, Outcome::ExitedEmpty, e.ts)
+            }
             (Kind::TalkEnd, CallState::Talking) => book.talk_end(call, e.ts),
             (Kind::Transfer, _) => book.transfer(call, &key, e.ts),
             _ => return false,
@@ -586,12 +670,22 @@ impl Engine {
             .queues
             .iter()
             .map(|qs| match window {
-                Window::All => QueueStats::new(qs.name.clone(), qs.all.counters.clone(), quantiles(&qs.all), &book.cfg),
+                Window::All => QueueStats::new(
+                    qs.name.clone(),
+                    qs.all.counters.clone(),
+                    quantiles(&qs.all),
+                    &book.cfg,
+                ),
                 Window::Today => match book.day {
-                    Some((start, end)) if now >= start && now < end => {
-                        QueueStats::new(qs.name.clone(), qs.today.counters.clone(), quantiles(&qs.today), &book.cfg)
+                    Some((start, end)) if now >= start && now < end => QueueStats::new(
+                        qs.name.clone(),
+                        qs.today.counters.clone(),
+                        quantiles(&qs.today),
+                        &book.cfg,
+                    ),
+                    _ => {
+                        QueueStats::new(qs.name.clone(), Counters::default(), [None; 3], &book.cfg)
                     }
-                    _ => QueueStats::new(qs.name.clone(), Counters::default(), [None; 3], &book.cfg),
                 },
                 Window::Rolling(w) => {
                     let mut c = Counters::default();
@@ -633,7 +727,7 @@ impl Engine {
                     CallState::Between => ("between", 0.0),
                 };
                 CallView {
-                    call: key.as_str().to_string(),
+                    call: key.to_text(),
                     queue: book.queues[c.queue as usize].name.clone(),
                     state,
                     entered_at: c.enter_ts,
@@ -650,11 +744,19 @@ impl Engine {
                         .map(|e| book.queues[e.queue as usize].name.as_str())
                         .collect::<Vec<_>>()
                         .join(">"),
-                    caller: if show_callers { c.caller.digits() } else { None },
+                    caller: if show_callers {
+                        c.caller.digits()
+                    } else {
+                        None
+                    },
                 }
             })
             .collect();
-        out.sort_by(|a, b| a.entered_at.total_cmp(&b.entered_at).then_with(|| a.call.cmp(&b.call)));
+        out.sort_by(|a, b| {
+            a.entered_at
+                .total_cmp(&b.entered_at)
+                .then_with(|| a.call.cmp(&b.call))
+        });
         out
     }
 
@@ -666,7 +768,7 @@ impl Engine {
             for (i, e) in journey.iter().enumerate() {
                 let qs = &book.queues[e.queue as usize];
                 rows.push(JourneyRow {
-                    call: key.as_str().to_string(),
+                    call: key.to_text(),
                     step: i as u32 + 1,
                     queue: qs.name.clone(),
                     department: book.dept_names[qs.dept as usize].clone(),
@@ -693,7 +795,11 @@ impl Engine {
     pub(crate) fn waiting_by_queue(&self) -> Vec<Waiting> {
         let book = &self.book;
         let mut out = vec![Waiting::default(); book.queues.len()];
-        for call in self.calls.values().filter(|c| c.state == CallState::Waiting) {
+        for call in self
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Waiting)
+        {
             let w = &mut out[call.queue as usize];
             w.calls += 1;
             w.longest_seconds = w.longest_seconds.max(book.now - call.enter_ts);
@@ -725,17 +831,27 @@ fn quantiles(acc: &Accumulator) -> [Option<f64>; 3] {
 }
 
 impl Book {
-    fn queue_id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.queue_ids.get(name) {
+    fn queue_id(&mut self, raw: &[u8]) -> u32 {
+        if let Some(&id) = self.queue_ids.get(raw) {
             return id;
         }
-        let dept_name = self.queue_dept.get(name).cloned().unwrap_or_else(|| name.to_string());
+        let name = String::from_utf8_lossy(raw);
+        let name = name.as_ref();
+        let dept_name = self
+            .queue_dept
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string());
         let next_dept = self.dept_names.len() as u32;
         let dept = *self.dept_ids.entry(dept_name.clone()).or_insert(next_dept);
         if dept == next_dept {
             self.dept_names.push(dept_name);
         }
-        let moh_track = self.cfg.queue_moh_class.get(name).map(|class| self.cfg.track_seconds(class));
+        let moh_track = self
+            .cfg
+            .queue_moh_class
+            .get(name)
+            .map(|class| self.cfg.track_seconds(class));
         let id = self.queues.len() as u32;
         self.queues.push(QueueState {
             name: name.to_string(),
@@ -748,7 +864,7 @@ impl Book {
             waits: std::array::from_fn(|_| PromHistogram::new(self.wait_bounds.len())),
             moh: PromHistogram::new(MOH_BUCKETS.len()),
         });
-        self.queue_ids.insert(name.into(), id);
+        self.queue_ids.insert(raw.into(), id);
         id
     }
 
@@ -791,7 +907,9 @@ impl Book {
     /// Starts "today" over at the local midnight before `ts`.
     fn roll_day(&mut self, ts: f64) {
         let secs = ts.floor() as i64;
-        let Some(local) = self.tz.timestamp_opt(secs, 0).single() else { return };
+        let Some(local) = self.tz.timestamp_opt(secs, 0).single() else {
+            return;
+        };
         let date = local.date_naive();
         let midnight = |d: chrono::NaiveDate| {
             let naive = d.and_time(NaiveTime::MIN);
@@ -799,10 +917,16 @@ impl Book {
             self.tz
                 .from_local_datetime(&naive)
                 .earliest()
-                .or_else(|| self.tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+                .or_else(|| {
+                    self.tz
+                        .from_local_datetime(&(naive + Duration::hours(1)))
+                        .earliest()
+                })
                 .map(|t| t.timestamp() as f64)
         };
-        let (Some(start), Some(end)) = (midnight(date), date.succ_opt().and_then(midnight)) else { return };
+        let (Some(start), Some(end)) = (midnight(date), date.succ_opt().and_then(midnight)) else {
+            return;
+        };
         self.day = Some((start, end));
         for qs in &mut self.queues {
             qs.today = Accumulator::default();
@@ -816,8 +940,12 @@ impl Book {
             if *deadline >= t {
                 break;
             }
-            let Some((deadline, key, seq)) = self.expiry.pop_front() else { break };
-            let Some(call) = calls.get_mut(&key) else { continue };
+            let Some((deadline, key, seq)) = self.expiry.pop_front() else {
+                break;
+            };
+            let Some(call) = calls.get_mut(&key) else {
+                continue;
+            };
             if call.seq != seq {
                 continue;
             }
@@ -830,9 +958,14 @@ impl Book {
             }
         }
         if self.callers.len() > self.callers_sweep_at {
-            let keep = self.cfg.repeat_window_seconds.max(self.cfg.misroute_window_seconds);
+            let keep = self
+                .cfg
+                .repeat_window_seconds
+                .max(self.cfg.misroute_window_seconds);
             self.callers.retain(|_, r| {
-                let last = r.last_talk.map_or(r.last_start, |(end, _, _)| end.max(r.last_start));
+                let last = r
+                    .last_talk
+                    .map_or(r.last_start, |(end, _, _)| end.max(r.last_start));
                 last + keep >= t
             });
             self.callers_sweep_at = (self.callers.len() * 2).max(1024);
@@ -911,11 +1044,22 @@ impl Book {
             self.record(q, ts, Fact::Escalation, 1.0);
         }
         if call.journey.len() < MAX_JOURNEY {
-            call.journey.push(Entry { enter_ts: ts, queue: q, wait: f32::NAN, talk: f32::NAN, outcome: None });
+            call.journey.push(Entry {
+                enter_ts: ts,
+                queue: q,
+                wait: f32::NAN,
+                talk: f32::NAN,
+                outcome: None,
+            });
         }
         call.queue = q;
         call.enter_ts = ts;
-        self.set_state(call, key, CallState::Waiting, ts + self.cfg.max_wait_seconds);
+        self.set_state(
+            call,
+            key,
+            CallState::Waiting,
+            ts + self.cfg.max_wait_seconds,
+        );
     }
 
     fn set_state(&mut self, call: &mut Call, key: &CallKey, state: CallState, deadline: f64) {
@@ -949,7 +1093,7 @@ impl Book {
         call.state = CallState::Between;
     }
 
-    fn answer(&mut self, call: &mut Call, key: &CallKey, ts: f64, agent: &str) -> After {
+    fn answer(&mut self, call: &mut Call, key: &CallKey, ts: f64, agent: &[u8]) -> After {
         self.close(call, Outcome::Answered, ts);
         let q = call.queue;
         if self.queues[q as usize].supervisor && !self.supervisors.contains(agent) {
@@ -958,7 +1102,12 @@ impl Book {
         }
         call.answer_ts = ts;
         // A talk with no end is dropped after max_wait_seconds so the table stays bounded.
-        self.set_state(call, key, CallState::Talking, ts + self.cfg.max_wait_seconds);
+        self.set_state(
+            call,
+            key,
+            CallState::Talking,
+            ts + self.cfg.max_wait_seconds,
+        );
         After::Keep
     }
 
@@ -969,7 +1118,12 @@ impl Book {
 
     fn flow_out(&mut self, call: &mut Call, key: &CallKey, outcome: Outcome, ts: f64) -> After {
         self.close(call, outcome, ts);
-        self.set_state(call, key, CallState::Between, ts + self.cfg.max_wait_seconds);
+        self.set_state(
+            call,
+            key,
+            CallState::Between,
+            ts + self.cfg.max_wait_seconds,
+        );
         After::Keep
     }
 
@@ -1002,19 +1156,30 @@ impl Book {
         }
         if call.state == CallState::Talking {
             self.end_talk(call, ts);
-            self.set_state(call, key, CallState::Between, ts + self.cfg.max_wait_seconds);
+            self.set_state(
+                call,
+                key,
+                CallState::Between,
+                ts + self.cfg.max_wait_seconds,
+            );
         }
         After::Keep
     }
 
     fn finish(&mut self, key: CallKey, call: Call) {
         if call.moh_seconds > 0.0 {
-            self.queues[call.queue as usize].moh.observe(&MOH_BUCKETS, call.moh_seconds);
+            self.queues[call.queue as usize]
+                .moh
+                .observe(&MOH_BUCKETS, call.moh_seconds);
         }
         if self.finished.len() >= FINISHED_KEPT {
             self.finished.pop_front();
         }
-        self.finished.push_back(FinishedCall { key, journey: call.journey, flags: call.flags });
+        self.finished.push_back(FinishedCall {
+            key,
+            journey: call.journey,
+            flags: call.flags,
+        });
     }
 
     /// Hold music heard in the current wait, not yet counted (queue_log: the wait so far).

@@ -23,17 +23,18 @@ pub enum Kind {
     Other,
 }
 
-/// One parsed event, borrowing from the input line.
+/// One parsed event, borrowing from the input line. Text fields are bytes already checked to be UTF-8, so the
+/// hot path never converts them; names become `String`s only when a new queue first appears.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Event<'a> {
     /// Event time, seconds since the Unix epoch (UTC).
     pub ts: f64,
-    pub call: &'a str,
-    pub queue: &'a str,
-    pub agent: &'a str,
+    pub call: &'a [u8],
+    pub queue: &'a [u8],
+    pub agent: &'a [u8],
     pub kind: Kind,
     /// The calling number, where the event carries it (ENTERQUEUE's data2).
-    pub caller: &'a str,
+    pub caller: &'a [u8],
 }
 
 /// Why a line was rejected. A fixed set, so it can be a Prometheus label (`reason`).

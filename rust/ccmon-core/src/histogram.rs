@@ -29,7 +29,12 @@ impl Default for WaitHistogram {
 
 impl WaitHistogram {
     pub fn new() -> Self {
-        WaitHistogram { counts: vec![0; LINEAR_BUCKETS + LOG_BUCKETS], total: 0, min: f64::INFINITY, max: 0.0 }
+        WaitHistogram {
+            counts: vec![0; LINEAR_BUCKETS + LOG_BUCKETS],
+            total: 0,
+            min: f64::INFINITY,
+            max: 0.0,
+        }
     }
 
     fn bucket(v: f64) -> usize {
@@ -119,7 +124,10 @@ mod tests {
             let truth = exact_quantile(&mut exact, q).unwrap_or(0.0);
             let est = h.quantile(q).unwrap_or(0.0);
             let bound = (truth * 0.01).max(0.5);
-            assert!((est - truth).abs() <= bound + 1e-9, "q={q} truth={truth} est={est}");
+            assert!(
+                (est - truth).abs() <= bound + 1e-9,
+                "q={q} truth={truth} est={est}"
+            );
         }
     }
 
@@ -142,10 +150,18 @@ mod tests {
 
     #[test]
     fn merge_equals_recording_everything_once() {
-        let (mut a, mut b, mut all) = (WaitHistogram::new(), WaitHistogram::new(), WaitHistogram::new());
+        let (mut a, mut b, mut all) = (
+            WaitHistogram::new(),
+            WaitHistogram::new(),
+            WaitHistogram::new(),
+        );
         for i in 0..1000 {
             let v = f64::from(i) * 1.7;
-            if i % 3 == 0 { a.record(v) } else { b.record(v) }
+            if i % 3 == 0 {
+                a.record(v)
+            } else {
+                b.record(v)
+            }
             all.record(v);
         }
         a.merge(&b);

@@ -48,34 +48,69 @@ fn le(bound: f64) -> String {
 }
 
 type CounterField = fn(&Counters) -> f64;
+type SourceField = fn(&crate::engine::SourceStats) -> u64;
 
 const QUEUE_COUNTERS: [(&str, &str, CounterField); 12] = [
-    ("ccmon_queue_entries_total", "Entries into the queue (offered).", |c| c.offered as f64),
-    ("ccmon_queue_short_abandoned_total", "Abandoned entries that waited less than short_abandon_seconds.", |c| {
-        c.short_abandoned as f64
-    }),
-    ("ccmon_queue_answered_within_sl_total", "Answered entries with wait <= service_level_seconds.", |c| {
-        c.answered_within_sl as f64
-    }),
-    ("ccmon_queue_abandoned_within_sl_total", "Abandoned entries with wait <= service_level_seconds.", |c| {
-        c.abandoned_within_sl as f64
-    }),
-    ("ccmon_queue_transfers_total", "Transfer events out of the queue.", |c| c.transfers_out as f64),
-    ("ccmon_queue_loop_entries_total", "Entries by a call that had already visited this department.", |c| {
-        c.loop_entries as f64
-    }),
-    ("ccmon_queue_repeat_calls_total", "First entries of repeat calls.", |c| c.repeat_calls as f64),
-    ("ccmon_queue_pingpong_entries_total", "Entries that complete an A-B-A department ping-pong.", |c| {
-        c.pingpong_entries as f64
-    }),
-    ("ccmon_queue_bounced_calls_total", "Calls whose transfer count reached bounce_transfers here.", |c| {
-        c.bounced_calls as f64
-    }),
-    ("ccmon_queue_misroutes_total", "Short answered entries followed by a repeat call to another department.", |c| {
-        c.misroutes as f64
-    }),
-    ("ccmon_queue_talk_seconds_total", "Talk time of answered entries whose talk ended.", |c| c.talk_sum),
-    ("ccmon_queue_talks_total", "Answered entries whose talk ended.", |c| c.talk_count as f64),
+    (
+        "ccmon_queue_entries_total",
+        "Entries into the queue (offered).",
+        |c| c.offered as f64,
+    ),
+    (
+        "ccmon_queue_short_abandoned_total",
+        "Abandoned entries that waited less than short_abandon_seconds.",
+        |c| c.short_abandoned as f64,
+    ),
+    (
+        "ccmon_queue_answered_within_sl_total",
+        "Answered entries with wait <= service_level_seconds.",
+        |c| c.answered_within_sl as f64,
+    ),
+    (
+        "ccmon_queue_abandoned_within_sl_total",
+        "Abandoned entries with wait <= service_level_seconds.",
+        |c| c.abandoned_within_sl as f64,
+    ),
+    (
+        "ccmon_queue_transfers_total",
+        "Transfer events out of the queue.",
+        |c| c.transfers_out as f64,
+    ),
+    (
+        "ccmon_queue_loop_entries_total",
+        "Entries by a call that had already visited this department.",
+        |c| c.loop_entries as f64,
+    ),
+    (
+        "ccmon_queue_repeat_calls_total",
+        "First entries of repeat calls.",
+        |c| c.repeat_calls as f64,
+    ),
+    (
+        "ccmon_queue_pingpong_entries_total",
+        "Entries that complete an A-B-A department ping-pong.",
+        |c| c.pingpong_entries as f64,
+    ),
+    (
+        "ccmon_queue_bounced_calls_total",
+        "Calls whose transfer count reached bounce_transfers here.",
+        |c| c.bounced_calls as f64,
+    ),
+    (
+        "ccmon_queue_misroutes_total",
+        "Short answered entries followed by a repeat call to another department.",
+        |c| c.misroutes as f64,
+    ),
+    (
+        "ccmon_queue_talk_seconds_total",
+        "Talk time of answered entries whose talk ended.",
+        |c| c.talk_sum,
+    ),
+    (
+        "ccmon_queue_talks_total",
+        "Answered entries whose talk ended.",
+        |c| c.talk_count as f64,
+    ),
 ];
 
 impl Engine {
@@ -108,17 +143,34 @@ impl Engine {
             }
         }
 
-        header(out, "ccmon_queue_outcomes_total", "counter", "Entries by outcome (SPEC section 2), lost included.");
+        header(
+            out,
+            "ccmon_queue_outcomes_total",
+            "counter",
+            "Entries by outcome (SPEC section 2), lost included.",
+        );
         for qs in queues {
             let c = &qs.all.counters;
-            for (o, n) in Outcome::ALL.iter().zip([c.answered, c.abandoned, c.timed_out, c.exited_key, c.exited_empty, c.lost]) {
+            for (o, n) in Outcome::ALL.iter().zip([
+                c.answered,
+                c.abandoned,
+                c.timed_out,
+                c.exited_key,
+                c.exited_empty,
+                c.lost,
+            ]) {
                 out.push_str("ccmon_queue_outcomes_total");
                 labels(out, site, &qs.name, &[("outcome", o.as_str())]);
                 let _ = writeln!(out, " {n}");
             }
         }
 
-        header(out, "ccmon_queue_wait_seconds", "histogram", "Wait of closed entries, by outcome.");
+        header(
+            out,
+            "ccmon_queue_wait_seconds",
+            "histogram",
+            "Wait of closed entries, by outcome.",
+        );
         let bounds = self.wait_bounds();
         for qs in queues {
             for (o, h) in Outcome::ALL[..5].iter().zip(&qs.waits) {
@@ -126,11 +178,21 @@ impl Engine {
                 for (b, n) in bounds.iter().zip(&h.counts) {
                     cum += n;
                     out.push_str("ccmon_queue_wait_seconds_bucket");
-                    labels(out, site, &qs.name, &[("outcome", o.as_str()), ("le", &le(*b))]);
+                    labels(
+                        out,
+                        site,
+                        &qs.name,
+                        &[("outcome", o.as_str()), ("le", &le(*b))],
+                    );
                     let _ = writeln!(out, " {cum}");
                 }
                 out.push_str("ccmon_queue_wait_seconds_bucket");
-                labels(out, site, &qs.name, &[("outcome", o.as_str()), ("le", "+Inf")]);
+                labels(
+                    out,
+                    site,
+                    &qs.name,
+                    &[("outcome", o.as_str()), ("le", "+Inf")],
+                );
                 let _ = writeln!(out, " {}", h.count);
                 out.push_str("ccmon_queue_wait_seconds_sum");
                 labels(out, site, &qs.name, &[("outcome", o.as_str())]);
@@ -141,7 +203,12 @@ impl Engine {
             }
         }
 
-        header(out, "ccmon_call_moh_seconds", "histogram", "Hold-music exposure of finished calls, by the queue of their last entry.");
+        header(
+            out,
+            "ccmon_call_moh_seconds",
+            "histogram",
+            "Hold-music exposure of finished calls, by the queue of their last entry.",
+        );
         for qs in queues {
             let mut cum = 0;
             for (b, n) in MOH_BUCKETS.iter().zip(&qs.moh.counts) {
@@ -161,19 +228,34 @@ impl Engine {
             let _ = writeln!(out, " {}", qs.moh.count);
         }
 
-        header(out, "ccmon_queue_calls_waiting", "gauge", "Entries waiting in the queue now.");
+        header(
+            out,
+            "ccmon_queue_calls_waiting",
+            "gauge",
+            "Entries waiting in the queue now.",
+        );
         for (qs, w) in queues.iter().zip(&waiting) {
             out.push_str("ccmon_queue_calls_waiting");
             labels(out, site, &qs.name, &[]);
             let _ = writeln!(out, " {}", w.calls);
         }
-        header(out, "ccmon_queue_longest_wait_seconds", "gauge", "Age of the oldest waiting entry now; 0 when none.");
+        header(
+            out,
+            "ccmon_queue_longest_wait_seconds",
+            "gauge",
+            "Age of the oldest waiting entry now; 0 when none.",
+        );
         for (qs, w) in queues.iter().zip(&waiting) {
             out.push_str("ccmon_queue_longest_wait_seconds");
             labels(out, site, &qs.name, &[]);
             let _ = writeln!(out, " {}", w.longest_seconds);
         }
-        header(out, "ccmon_queue_moh_plays_max", "gauge", "Most hold-music plays among the calls waiting now.");
+        header(
+            out,
+            "ccmon_queue_moh_plays_max",
+            "gauge",
+            "Most hold-music plays among the calls waiting now.",
+        );
         for (qs, w) in queues.iter().zip(&waiting) {
             out.push_str("ccmon_queue_moh_plays_max");
             labels(out, site, &qs.name, &[]);
@@ -200,10 +282,22 @@ impl Engine {
             }
             out.push('}');
         };
-        let simple: [(&str, &str, fn(&crate::engine::SourceStats) -> u64); 3] = [
-            ("ccmon_events_ingested_total", "Events parsed and applied.", |s| s.ingested),
-            ("ccmon_events_unknown_total", "Well-formed events of a type ccmon does not know; ignored.", |s| s.unknown),
-            ("ccmon_events_ignored_total", "Events about a call that was not in a queue; ignored.", |s| s.ignored),
+        let simple: [(&str, &str, SourceField); 3] = [
+            (
+                "ccmon_events_ingested_total",
+                "Events parsed and applied.",
+                |s| s.ingested,
+            ),
+            (
+                "ccmon_events_unknown_total",
+                "Well-formed events of a type ccmon does not know; ignored.",
+                |s| s.unknown,
+            ),
+            (
+                "ccmon_events_ignored_total",
+                "Events about a call that was not in a queue; ignored.",
+                |s| s.ignored,
+            ),
         ];
         for (name, help, field) in simple {
             header(out, name, "counter", help);
@@ -213,7 +307,12 @@ impl Engine {
                 let _ = writeln!(out, " {}", field(s));
             }
         }
-        header(out, "ccmon_events_rejected_total", "counter", "Malformed input lines, by reason.");
+        header(
+            out,
+            "ccmon_events_rejected_total",
+            "counter",
+            "Malformed input lines, by reason.",
+        );
         for s in self.sources() {
             for r in RejectReason::ALL {
                 out.push_str("ccmon_events_rejected_total");

@@ -8,19 +8,37 @@ use crate::event::{Event, Kind, Parsed, RejectReason};
 /// use ccmon_core::queue_log::parse_line;
 /// use ccmon_core::event::{Parsed, Kind};
 /// let Parsed::Event(e) = parse_line(b"1266833911|1266833905.2|9000|NONE|ENTERQUEUE||07000000001") else { panic!() };
-/// assert_eq!((e.kind, e.queue, e.caller, e.ts), (Kind::Enter, "9000", "07000000001", 1266833911.0));
+/// assert_eq!((e.kind, e.queue, e.caller, e.ts), (Kind::Enter, &b"9000"[..], &b"07000000001"[..], 1266833911.0));
 /// ```
 pub fn parse_line(line: &[u8]) -> Parsed<'_> {
+    let mut scanned = Scan::default();
+    scan_line(line, &mut scanned);
+    parse_scanned(&line[..scanned.end.min(line.len())], &scanned)
+}
+
+/// What one pass over a line found: where it ends, its first eight '|', whether it is plain ASCII without NUL.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scan {
+    /// Offset of the line's '\n', or the buffer's length when it has none (`newline` false).
+    pub end: usize,
+    pub newline: bool,
+    pub bars: [usize; 8],
+    pub bar_count: usize,
+    pub plain: bool,
+}
+
+/// Parses a line already scanned by [`scan_line`] (`line` excludes the newline).
+pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
     let line = match line.last() {
         Some(b'\r') => &line[..line.len() - 1],
         _ => line,
     };
-    if line.iter().all(|b| b.is_ascii_whitespace()) {
-        return Parsed::Blank;
+    let n = scanned.bar_count;
+    let mut bars = scanned.bars;
+    for b in bars.iter_mut().skip(n) {
+        *b = line.len();
     }
-    // One pass over 8 bytes at a time finds lines that are plain ASCII without NUL, the usual case; only
-    // the others pay for the exact checks.
-    if !plain_ascii(line) {
+    if !scanned.plain {
         if memchr::memchr(0, line).is_some() {
             return Parsed::Rejected(RejectReason::NulByte);
         }
@@ -28,86 +46,167 @@ pub fn parse_line(line: &[u8]) -> Parsed<'_> {
             return Parsed::Rejected(RejectReason::InvalidUtf8);
         }
     }
-    let Ok(text) = std::str::from_utf8(line) else {
-        return Parsed::Rejected(RejectReason::InvalidUtf8);
-    };
-    let mut fields = text.split('|');
-    let (Some(ts), Some(call), Some(queue), Some(agent), Some(name)) =
-        (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
-    else {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Parsed::Blank;
+    }
+    if n < 4 {
         return Parsed::Rejected(RejectReason::TooFewFields);
+    }
+    let field = |i: usize| -> &[u8] {
+        let start = if i == 0 { 0 } else { bars[i - 1] + 1 };
+        let end = if i < bars.len() { bars[i] } else { line.len() };
+        line.get(start..end.max(start)).unwrap_or(&[])
     };
-    let Some(ts) = parse_timestamp(ts) else {
+    let Some(ts) = parse_timestamp(field(0)) else {
         return Parsed::Rejected(RejectReason::BadTimestamp);
     };
+    let (call, queue, agent, name) = (field(1), field(2), field(3), field(4));
     let kind = match name {
-        "ENTERQUEUE" => Kind::Enter,
-        "CONNECT" => Kind::Answer,
-        "ABANDON" => Kind::Abandon,
-        "EXITWITHTIMEOUT" => Kind::Timeout,
-        "EXITWITHKEY" => Kind::ExitKey,
-        "EXITEMPTY" => Kind::ExitEmpty,
-        "COMPLETECALLER" | "COMPLETEAGENT" => Kind::TalkEnd,
-        "TRANSFER" | "BLINDTRANSFER" | "ATTENDEDTRANSFER" => Kind::Transfer,
-        "RINGNOANSWER" | "RINGCANCELED" | "AGENTDUMP" | "AGENTLOGIN" | "AGENTLOGOFF" | "AGENTCALLBACKLOGIN"
-        | "AGENTCALLBACKLOGOFF" | "ADDMEMBER" | "REMOVEMEMBER" | "PAUSE" | "UNPAUSE" | "PAUSEALL" | "UNPAUSEALL"
-        | "PENALTY" | "QUEUESTART" | "CONFIGRELOAD" | "DID" | "INFO" | "SYSCOMPAT" | "QUEUEEND" | "UPDATEFIELD"
-        | "CALLSTATUS" | "RINGING" => Kind::Other,
+        b"ENTERQUEUE" => Kind::Enter,
+        b"CONNECT" => Kind::Answer,
+        b"ABANDON" => Kind::Abandon,
+        b"EXITWITHTIMEOUT" => Kind::Timeout,
+        b"EXITWITHKEY" => Kind::ExitKey,
+        b"EXITEMPTY" => Kind::ExitEmpty,
+        b"COMPLETECALLER" | b"COMPLETEAGENT" => Kind::TalkEnd,
+        b"TRANSFER" | b"BLINDTRANSFER" | b"ATTENDEDTRANSFER" => Kind::Transfer,
+        b"RINGNOANSWER"
+        | b"RINGCANCELED"
+        | b"AGENTDUMP"
+        | b"AGENTLOGIN"
+        | b"AGENTLOGOFF"
+        | b"AGENTCALLBACKLOGIN"
+        | b"AGENTCALLBACKLOGOFF"
+        | b"ADDMEMBER"
+        | b"REMOVEMEMBER"
+        | b"PAUSE"
+        | b"UNPAUSE"
+        | b"PAUSEALL"
+        | b"UNPAUSEALL"
+        | b"PENALTY"
+        | b"QUEUESTART"
+        | b"CONFIGRELOAD"
+        | b"DID"
+        | b"INFO"
+        | b"SYSCOMPAT"
+        | b"QUEUEEND"
+        | b"UPDATEFIELD"
+        | b"CALLSTATUS"
+        | b"RINGING" => Kind::Other,
         _ => return Parsed::Unknown,
     };
-    let caller = if kind == Kind::Enter {
-        fields.next();
-        fields.next().unwrap_or("")
-    } else {
-        ""
-    };
-    if kind != Kind::Other && (call.is_empty() || call == "NONE" || queue.is_empty() || queue == "NONE") {
+    if kind != Kind::Other
+        && (call.is_empty() || call == b"NONE" || queue.is_empty() || queue == b"NONE")
+    {
         return Parsed::Rejected(RejectReason::MissingField);
     }
-    Parsed::Event(Event { ts, call, queue, agent, kind, caller })
+    let caller = if kind == Kind::Enter { field(6) } else { &[] };
+    Parsed::Event(Event {
+        ts,
+        call,
+        queue,
+        agent,
+        kind,
+        caller,
+    })
 }
 
-fn plain_ascii(line: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    let mut chunks = line.chunks_exact(8);
+/// Scans `buf` from its start up to the first '\n', eight bytes at a time: one pass finds the line's end, its
+/// field boundaries and whether it is plain ASCII (fields are ~10 bytes long, too short for a SIMD search to pay
+/// for its set-up on each one).
+pub fn scan_line(buf: &[u8], out: &mut Scan) {
+    const PIPES: u64 = 0x7c7c_7c7c_7c7c_7c7c;
+    const NEWLINES: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = !LOW7;
+    // Exact per-byte "is zero" mask (no false positives): the high bit of each zero byte.
+    let zero_bytes = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
+    let mut n = 0;
+    let mut odd = 0u64;
+    let mut base = 0;
+    let mut chunks = buf.chunks_exact(8);
     for c in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
         let x = u64::from_le_bytes(w);
-        // High bit set anywhere, or a zero byte (the classic haszero trick).
-        if x & HIGH != 0 || (x.wrapping_sub(LOW) & !x & HIGH) != 0 {
-            return false;
+        let nl = zero_bytes(x ^ NEWLINES);
+        // Bytes before the newline only.
+        let keep = if nl == 0 {
+            u64::MAX
+        } else {
+            (nl & nl.wrapping_neg()) - 1
+        };
+        odd |= ((x & HIGH) | zero_bytes(x)) & keep;
+        let mut pipes = zero_bytes(x ^ PIPES) & keep;
+        while pipes != 0 && n < 8 {
+            out.bars[n] = base + (pipes.trailing_zeros() / 8) as usize;
+            n += 1;
+            pipes &= pipes - 1;
+        }
+        if nl != 0 {
+            *out = Scan {
+                end: base + (nl.trailing_zeros() / 8) as usize,
+                newline: true,
+                bar_count: n,
+                plain: odd == 0,
+                ..*out
+            };
+            return;
+        }
+        base += 8;
+    }
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        if b == b'\n' {
+            *out = Scan {
+                end: base + i,
+                newline: true,
+                bar_count: n,
+                plain: odd == 0,
+                ..*out
+            };
+            return;
+        }
+        odd |= u64::from(b == 0 || b >= 0x80);
+        if b == b'|' && n < 8 {
+            out.bars[n] = base + i;
+            n += 1;
         }
     }
-    chunks.remainder().iter().all(|&b| b != 0 && b < 0x80)
+    *out = Scan {
+        end: buf.len(),
+        newline: false,
+        bar_count: n,
+        plain: odd == 0,
+        ..*out
+    };
 }
 
 /// Epoch seconds, integer or fractional. Anything else (empty, signs, exponents, NaN, absurd years) is rejected.
-pub fn parse_timestamp(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
+pub fn parse_timestamp(b: &[u8]) -> Option<f64> {
     if b.is_empty() || b.len() > 24 {
         return None;
     }
     let mut int: u64 = 0;
     let mut i = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
-        int = int.checked_mul(10)?.checked_add(u64::from(b[i] - b'0'))?;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        int = int.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
     }
-    if i == 0 {
+    // More than 12 integer digits is past year 33658: corrupt, and it also rules out any wrap above.
+    if i == 0 || i > 12 {
         return None;
     }
     let mut value = int as f64;
     if i < b.len() {
-        if b[i] != b'.' || i + 1 == b.len() {
+        if b[i] != b'.' || i + 1 == b.len() || !b[i + 1..].iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let frac = &b[i + 1..];
-        if !frac.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        value = s.parse::<f64>().ok()?;
+        // Rare in queue_log: the standard parser gives the correctly rounded value.
+        value = std::str::from_utf8(b).ok()?.parse::<f64>().ok()?;
     }
     // Year 3000: anything later is a corrupted field, not an event time.
     if value > 32_503_680_000.0 {
@@ -122,34 +221,105 @@ mod tests {
 
     #[test]
     fn rejects_each_malformation_with_its_reason() {
-        assert_eq!(parse_line(b"1|c|q|a"), Parsed::Rejected(RejectReason::TooFewFields));
-        assert_eq!(parse_line(b"x1|c|q|a|CONNECT|1"), Parsed::Rejected(RejectReason::BadTimestamp));
-        assert_eq!(parse_line(b"1e9|c|q|a|CONNECT|1"), Parsed::Rejected(RejectReason::BadTimestamp));
-        assert_eq!(parse_line(b"1|c\0|q|a|CONNECT|1"), Parsed::Rejected(RejectReason::NulByte));
-        assert_eq!(parse_line(b"1|c\xff|q|a|CONNECT|1"), Parsed::Rejected(RejectReason::InvalidUtf8));
-        assert_eq!(parse_line(b"1||q|a|CONNECT|1"), Parsed::Rejected(RejectReason::MissingField));
+        assert_eq!(
+            parse_line(b"1|c|q|a"),
+            Parsed::Rejected(RejectReason::TooFewFields)
+        );
+        assert_eq!(
+            parse_line(b"x1|c|q|a|CONNECT|1"),
+            Parsed::Rejected(RejectReason::BadTimestamp)
+        );
+        assert_eq!(
+            parse_line(b"1e9|c|q|a|CONNECT|1"),
+            Parsed::Rejected(RejectReason::BadTimestamp)
+        );
+        assert_eq!(
+            parse_line(b"1|c\0|q|a|CONNECT|1"),
+            Parsed::Rejected(RejectReason::NulByte)
+        );
+        assert_eq!(
+            parse_line(b"1|c\xff|q|a|CONNECT|1"),
+            Parsed::Rejected(RejectReason::InvalidUtf8)
+        );
+        assert_eq!(
+            parse_line(b"1||q|a|CONNECT|1"),
+            Parsed::Rejected(RejectReason::MissingField)
+        );
         assert_eq!(parse_line(b"1|c|q|a|NOSUCH|1"), Parsed::Unknown);
         assert_eq!(parse_line(b"  \t"), Parsed::Blank);
         assert_eq!(parse_line(b""), Parsed::Blank);
     }
 
     #[test]
+    fn finds_bars_like_a_plain_scan() {
+        for line in [
+            &b"|||||||||||"[..],
+            b"a|bb|ccc|dddd|eeeee|ffffff|g|h|i",
+            b"no bars here at all",
+            b"|",
+            b"",
+        ] {
+            let mut scanned = Scan::default();
+            scan_line(line, &mut scanned);
+            let (bars, n) = (scanned.bars, scanned.bar_count);
+            assert!(scanned.plain && !scanned.newline && scanned.end == line.len());
+            let expect: Vec<usize> = line
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'|')
+                .map(|(i, _)| i)
+                .take(8)
+                .collect();
+            assert_eq!(&bars[..n], &expect[..]);
+        }
+    }
+
+    #[test]
+    fn scan_stops_at_the_newline_and_ignores_what_follows() {
+        for cut in 0..20 {
+            let mut buf = vec![b'a'; cut];
+            buf.extend_from_slice(b"|x\n|\xff\0|||||||||");
+            let mut s = Scan::default();
+            scan_line(&buf, &mut s);
+            assert_eq!(
+                (s.end, s.newline, s.bar_count, s.plain),
+                (cut + 2, true, 1, true),
+                "cut {cut}"
+            );
+            assert_eq!(s.bars[0], cut);
+        }
+    }
+
+    #[test]
+    fn five_fields_without_data_are_enough() {
+        assert!(
+            matches!(parse_line(b"5|c|q|NONE|ENTERQUEUE"), Parsed::Event(e) if e.caller.is_empty())
+        );
+    }
+
+    #[test]
     fn accepts_fractional_timestamps_and_crlf() {
-        let Parsed::Event(e) = parse_line(b"1700000000.25|c1|sales|NONE|ENTERQUEUE|url|+34 600\r") else {
+        let Parsed::Event(e) = parse_line(b"1700000000.25|c1|sales|NONE|ENTERQUEUE|url|+34 600\r")
+        else {
             panic!("not parsed")
         };
         assert_eq!(e.ts, 1_700_000_000.25);
-        assert_eq!(e.caller, "+34 600");
+        assert_eq!(e.caller, b"+34 600");
     }
 
     #[test]
     fn system_events_with_none_fields_are_known() {
-        assert!(matches!(parse_line(b"1266833361|NONE|NONE|NONE|QUEUESTART|"), Parsed::Event(_)));
+        assert!(matches!(
+            parse_line(b"1266833361|NONE|NONE|NONE|QUEUESTART|"),
+            Parsed::Event(_)
+        ));
     }
 
     #[test]
     fn utf8_queue_names_are_kept() {
-        let Parsed::Event(e) = parse_line("5|c|atención|NONE|ENTERQUEUE||1".as_bytes()) else { panic!() };
-        assert_eq!(e.queue, "atención");
+        let Parsed::Event(e) = parse_line("5|c|atención|NONE|ENTERQUEUE||1".as_bytes()) else {
+            panic!()
+        };
+        assert_eq!(e.queue, "atención".as_bytes());
     }
 }

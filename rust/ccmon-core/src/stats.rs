@@ -16,8 +16,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] =
-        [Outcome::Answered, Outcome::Abandoned, Outcome::TimedOut, Outcome::ExitedKey, Outcome::ExitedEmpty, Outcome::Lost];
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Answered,
+        Outcome::Abandoned,
+        Outcome::TimedOut,
+        Outcome::ExitedKey,
+        Outcome::ExitedEmpty,
+        Outcome::Lost,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -143,23 +149,29 @@ impl Counters {
 
     pub fn service_level(&self, formula: ServiceLevelFormula) -> Option<f64> {
         let (num, den) = match formula {
-            ServiceLevelFormula::AnsweredMinusShort => {
-                (self.answered_within_sl, self.closed().saturating_sub(self.short_abandoned))
-            }
+            ServiceLevelFormula::AnsweredMinusShort => (
+                self.answered_within_sl,
+                self.closed().saturating_sub(self.short_abandoned),
+            ),
             ServiceLevelFormula::AnsweredOnly => (self.answered_within_sl, self.answered),
-            ServiceLevelFormula::AbandonsInSlMet => {
-                (self.answered_within_sl + self.abandoned_within_sl, self.answered + self.abandoned)
-            }
-            ServiceLevelFormula::RemovedWithinSl => {
-                (self.answered_within_sl + self.abandoned_within_sl, self.offered)
-            }
+            ServiceLevelFormula::AbandonsInSlMet => (
+                self.answered_within_sl + self.abandoned_within_sl,
+                self.answered + self.abandoned,
+            ),
+            ServiceLevelFormula::RemovedWithinSl => (
+                self.answered_within_sl + self.abandoned_within_sl,
+                self.offered,
+            ),
         };
         ratio(num, den)
     }
 
     /// `(abandoned − short_abandoned) / (closed − short_abandoned)`.
     pub fn abandon_rate(&self) -> Option<f64> {
-        ratio(self.abandoned - self.short_abandoned, self.closed().saturating_sub(self.short_abandoned))
+        ratio(
+            self.abandoned - self.short_abandoned,
+            self.closed().saturating_sub(self.short_abandoned),
+        )
     }
 
     pub fn asa_seconds(&self) -> Option<f64> {
@@ -213,7 +225,12 @@ pub struct QueueStats {
 
 impl QueueStats {
     /// Builds a row from counts and the three answered-wait quantiles.
-    pub fn new(queue: String, counters: Counters, quantiles: [Option<f64>; 3], cfg: &Config) -> QueueStats {
+    pub fn new(
+        queue: String,
+        counters: Counters,
+        quantiles: [Option<f64>; 3],
+        cfg: &Config,
+    ) -> QueueStats {
         QueueStats {
             queue,
             service_level: counters.service_level(cfg.service_level_formula),

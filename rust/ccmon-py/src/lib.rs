@@ -26,7 +26,9 @@ impl Engine {
     #[new]
     fn new(config_json: &str) -> PyResult<Self> {
         let cfg = Config::from_json(config_json).map_err(value_error)?;
-        Ok(Engine { inner: CoreEngine::new(cfg).map_err(value_error)? })
+        Ok(Engine {
+            inner: CoreEngine::new(cfg).map_err(value_error)?,
+        })
     }
 
     /// Feeds bytes; the GIL is released while the engine works.
@@ -48,7 +50,13 @@ impl Engine {
 
     /// Reads a whole file in Rust without the GIL; returns the bytes read.
     #[pyo3(signature = (path, format = "queue_log", source = "default"))]
-    fn feed_file(&mut self, py: Python<'_>, path: &str, format: &str, source: &str) -> PyResult<u64> {
+    fn feed_file(
+        &mut self,
+        py: Python<'_>,
+        path: &str,
+        format: &str,
+        source: &str,
+    ) -> PyResult<u64> {
         let fmt = Format::parse(format).map_err(value_error)?;
         let inner = &mut self.inner;
         let read = py.detach(|| -> std::io::Result<u64> {
@@ -122,7 +130,9 @@ impl Engine {
         col!("bounced_calls", |r| r.counters.bounced_calls);
         col!("escalations", |r| r.counters.escalations);
         col!("escalations_fake", |r| r.counters.escalations_fake);
-        col!("escalations_unanswered", |r| r.counters.escalations_unanswered);
+        col!("escalations_unanswered", |r| r
+            .counters
+            .escalations_unanswered);
         col!("misroutes", |r| r.counters.misroutes);
         col!("moh_seconds_total", |r| r.counters.moh_seconds_total);
         col!("moh_plays_max", |r| r.counters.moh_plays_max);

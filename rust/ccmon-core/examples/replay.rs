@@ -1,0 +1,30 @@
+//! `cargo run --release --example replay -- FILE`: the engine alone on a file, for profiling.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+
+use ccmon_core::{Config, Engine, Format, Window};
+
+fn main() {
+    let path = std::env::args().nth(1).expect("usage: replay FILE");
+    let mut engine = Engine::new(Config::default()).unwrap();
+    let mut file = std::fs::File::open(&path).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let start = std::time::Instant::now();
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        engine.feed("f", Format::QueueLog, &buf[..n]);
+    }
+    engine.end_of_input("f", Format::QueueLog);
+    let secs = start.elapsed().as_secs_f64();
+    let lines = engine.sources()[0].ingested;
+    let rows = engine.queue_stats(Window::All).unwrap();
+    let offered: u64 = rows.iter().map(|r| r.counters.offered).sum();
+    println!(
+        "{lines} lines in {secs:.3} s = {:.2} M lines/s; offered {offered}",
+        lines as f64 / secs / 1e6
+    );
+}

@@ -1,0 +1,129 @@
+//! Engine properties at the Rust level: no input panics, chunking never changes a figure, and a few SPEC
+//! scenarios spelled out. The full reference comparison lives in the Python tests (tests/reference.py).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ccmon_core::{Config, Engine, Format, Window};
+use proptest::prelude::*;
+
+fn engine() -> Engine {
+    Engine::new(Config::default()).unwrap()
+}
+
+fn stats(e: &Engine, w: &str) -> Vec<ccmon_core::QueueStats> {
+    e.queue_stats(Window::parse(w).unwrap()).unwrap()
+}
+
+const LOG: &str = "100|c1|sales|NONE|ENTERQUEUE||600111222
+103|c2|sales|NONE|ENTERQUEUE||anonymous
+110|c1|sales|Agent/1|CONNECT|10|x|1
+111|c2|sales|NONE|ABANDON|1|1|8
+150|c1|sales|Agent/1|TRANSFER|200|ctx|10|40|1
+151|c1|support|NONE|ENTERQUEUE||600111222
+190|c1|support|Agent/2|CONNECT|39|y|1
+300|c1|support|Agent/2|COMPLETECALLER|39|110|1
+";
+
+#[test]
+fn a_transferred_call_makes_a_journey() {
+    let mut e = engine();
+    e.feed("t", Format::QueueLog, LOG.as_bytes());
+    let rows = stats(&e, "all");
+    let sales = &rows[0];
+    assert_eq!(sales.queue, "sales");
+    assert_eq!(
+        (
+            sales.counters.offered,
+            sales.counters.answered,
+            sales.counters.abandoned
+        ),
+        (2, 1, 1)
+    );
+    assert_eq!(sales.counters.short_abandoned, 0); // waited 8 s >= 5
+    assert_eq!(sales.counters.transfers_out, 1);
+    assert_eq!(sales.talk_seconds_mean, Some(40.0)); // 150 - 110: a transfer ends talk
+    let support = &rows[1];
+    assert_eq!(support.asa_seconds, Some(39.0));
+    assert_eq!(support.counters.loop_entries, 0);
+    let journeys = e.journeys();
+    let c1: Vec<_> = journeys
+        .iter()
+        .filter(|j| j.call == "c1")
+        .map(|j| j.queue.as_str())
+        .collect();
+    assert_eq!(c1, ["sales", "support"]);
+}
+
+#[test]
+fn ping_pong_is_flagged_at_the_entry() {
+    let mut e = engine();
+    let log = "0|c|a|NONE|ENTERQUEUE||1\n1|c|a|x|CONNECT|1|u|1\n2|c|a|x|TRANSFER|1|c|1|1|1\n\
+               3|c|b|NONE|ENTERQUEUE||1\n4|c|b|x|CONNECT|1|u|1\n5|c|b|x|TRANSFER|1|c|1|1|1\n\
+               6|c|a|NONE|ENTERQUEUE||1\n";
+    e.feed("t", Format::QueueLog, log.as_bytes());
+    let rows = stats(&e, "all");
+    assert_eq!(
+        (
+            rows[0].counters.loop_entries,
+            rows[0].counters.pingpong_entries
+        ),
+        (1, 1)
+    );
+    let calls = e.calls(false);
+    assert_eq!(calls[0].flags, "loop,pingpong");
+    assert_eq!(calls[0].journey, "a>b>a");
+}
+
+#[test]
+fn a_wait_longer_than_max_wait_is_lost() {
+    let mut e = Engine::new(Config {
+        max_wait_seconds: 100.0,
+        ..Config::default()
+    })
+    .unwrap();
+    e.feed(
+        "t",
+        Format::QueueLog,
+        b"0|c1|q|NONE|ENTERQUEUE||1\n100|c2|q|NONE|ENTERQUEUE||2\n",
+    );
+    assert_eq!(stats(&e, "all")[0].counters.lost, 0); // exactly max_wait old: not yet
+    e.feed("t", Format::QueueLog, b"101|c3|q|NONE|ENTERQUEUE||3\n");
+    let q = &stats(&e, "all")[0];
+    assert_eq!(
+        (q.counters.lost, q.waiting_now, q.longest_wait_now_seconds),
+        (1, 2, 1.0)
+    );
+    assert_eq!(q.counters.wait_max, None); // lost entries are not closed
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_bytes_never_panic_and_every_line_is_accounted(data in prop::collection::vec(any::<u8>(), 0..2000)) {
+        let mut e = engine();
+        e.feed("r", Format::QueueLog, &data);
+        e.end_of_input("r", Format::QueueLog);
+        let _ = e.queue_stats(Window::All).unwrap();
+        let mut out = String::new();
+        e.render_prometheus(&mut out);
+        let s = &e.sources()[0];
+        let lines = data.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count() as u64;
+        prop_assert_eq!(s.ingested + s.rejected_total() + s.unknown, lines);
+    }
+
+    #[test]
+    fn chunk_splits_never_change_a_figure(cuts in prop::collection::vec(0usize..LOG.len(), 0..8)) {
+        let mut whole = engine();
+        whole.feed("t", Format::QueueLog, LOG.as_bytes());
+        let mut pieces = engine();
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        let mut start = 0;
+        for c in cuts.into_iter().chain([LOG.len()]) {
+            pieces.feed("t", Format::QueueLog, &LOG.as_bytes()[start..c]);
+            start = c;
+        }
+        prop_assert_eq!(stats(&whole, "all"), stats(&pieces, "all"));
+        prop_assert_eq!(stats(&whole, "1h"), stats(&pieces, "1h"));
+    }
+}
