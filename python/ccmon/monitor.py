@@ -153,6 +153,16 @@ class Monitor:
             cols = self._engine.queues(window)
         return pl.DataFrame(cols, schema=QUEUE_SCHEMA)
 
+    def totals(self, window: str = "all") -> pl.DataFrame:
+        """The whole site over a window, as one row with the columns of `queues` (``queue`` is null).
+
+        Counts are summed over the queues, quantiles taken over all their answered waits, ratios computed
+        by the engine from the summed counts with the configured formula.
+        """
+        with self._lock:
+            cols = self._engine.totals(window)
+        return pl.DataFrame(cols, schema=QUEUE_SCHEMA)
+
     def calls(self) -> pl.DataFrame:
         """Calls in progress with their journey so far, current wait, hold-music plays and flags.
 

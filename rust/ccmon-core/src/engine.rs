@@ -656,61 +656,98 @@ impl Engine {
 
     /// Per-queue figures over `window`, sorted by queue name.
     pub fn queue_stats(&self, window: Window) -> Result<Vec<QueueStats>, String> {
-        let book = &self.book;
-        if let Window::Rolling(w) = window {
-            if w > book.max_window + 1e-9 {
-                return Err(format!(
-                    "window of {w} s is longer than the longest configured window ({} s); add it to `windows`",
-                    book.max_window
-                ));
-            }
-        }
-        let now = book.now;
-        let mut rows: Vec<QueueStats> = book
+        self.check_window(window)?;
+        let waiting = self.waiting_by_queue();
+        let mut rows: Vec<QueueStats> = self
+            .book
             .queues
             .iter()
-            .map(|qs| match window {
-                Window::All => QueueStats::new(
+            .zip(&waiting)
+            .map(|(qs, w)| {
+                self.stats_of(
                     qs.name.clone(),
-                    qs.all.counters.clone(),
-                    quantiles(&qs.all),
-                    &book.cfg,
-                ),
-                Window::Today => match book.day {
-                    Some((start, end)) if now >= start && now < end => QueueStats::new(
-                        qs.name.clone(),
-                        qs.today.counters.clone(),
-                        quantiles(&qs.today),
-                        &book.cfg,
-                    ),
-                    _ => {
-                        QueueStats::new(qs.name.clone(), Counters::default(), [None; 3], &book.cfg)
-                    }
-                },
-                Window::Rolling(w) => {
-                    let mut c = Counters::default();
-                    let mut waits = Vec::new();
-                    // `recent` holds only the longest window's facts, so a full scan is bounded; it also copes
-                    // with facts appended out of time order.
-                    for r in qs.recent.iter().filter(|r| r.ts > now - w && r.ts <= now) {
-                        c.add(r.fact, r.value, &book.cfg);
-                        if r.fact == Fact::Outcome(Outcome::Answered) {
-                            waits.push(r.value);
-                        }
-                    }
-                    let q = QUANTILES.map(|p| exact_quantile(&mut waits, p));
-                    QueueStats::new(qs.name.clone(), c, q, &book.cfg)
-                }
+                    std::slice::from_ref(qs),
+                    window,
+                    std::slice::from_ref(w),
+                )
             })
             .collect();
-        // Waiting now, at the end of every window (= now), from the call table.
-        for (row, w) in rows.iter_mut().zip(self.waiting_by_queue()) {
-            row.waiting_now = w.calls;
-            row.longest_wait_now_seconds = w.longest_seconds;
-            row.counters.moh_plays_max = row.counters.moh_plays_max.max(w.plays_max);
-        }
         rows.sort_by(|a, b| a.queue.cmp(&b.queue));
         Ok(rows)
+    }
+
+    /// The whole site over `window`, as one row: counts summed over the queues, quantiles of all their answered
+    /// waits together, the longest wait of any of them. Its `queue` is empty.
+    pub fn total_stats(&self, window: Window) -> Result<QueueStats, String> {
+        self.check_window(window)?;
+        Ok(self.stats_of(
+            String::new(),
+            &self.book.queues,
+            window,
+            &self.waiting_by_queue(),
+        ))
+    }
+
+    fn check_window(&self, window: Window) -> Result<(), String> {
+        match window {
+            Window::Rolling(w) if w > self.book.max_window + 1e-9 => Err(format!(
+                "window of {w} s is longer than the longest configured window ({} s); add it to `windows`",
+                self.book.max_window
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Figures of `queues` together over `window`; `waiting` holds their calls waiting now.
+    fn stats_of(
+        &self,
+        name: String,
+        queues: &[QueueState],
+        window: Window,
+        waiting: &[Waiting],
+    ) -> QueueStats {
+        let book = &self.book;
+        let now = book.now;
+        let mut row = match window {
+            Window::All | Window::Today => {
+                let today_valid =
+                    matches!(book.day, Some((start, end)) if now >= start && now < end);
+                let mut acc = Accumulator::default();
+                for qs in queues {
+                    match window {
+                        Window::All => acc.merge(&qs.all),
+                        _ if today_valid => acc.merge(&qs.today),
+                        _ => {}
+                    }
+                }
+                QueueStats::new(name, acc.counters.clone(), quantiles(&acc), &book.cfg)
+            }
+            Window::Rolling(w) => {
+                let mut c = Counters::default();
+                let mut waits = Vec::new();
+                // `recent` holds only the longest window's facts, so a full scan is bounded; it also copes with
+                // facts appended out of time order.
+                for r in queues
+                    .iter()
+                    .flat_map(|qs| qs.recent.iter())
+                    .filter(|r| r.ts > now - w && r.ts <= now)
+                {
+                    c.add(r.fact, r.value, &book.cfg);
+                    if r.fact == Fact::Outcome(Outcome::Answered) {
+                        waits.push(r.value);
+                    }
+                }
+                let q = QUANTILES.map(|p| exact_quantile(&mut waits, p));
+                QueueStats::new(name, c, q, &book.cfg)
+            }
+        };
+        // Waiting now, at the end of every window (= now), from the call table.
+        for w in waiting {
+            row.waiting_now += w.calls;
+            row.longest_wait_now_seconds = row.longest_wait_now_seconds.max(w.longest_seconds);
+            row.counters.moh_plays_max = row.counters.moh_plays_max.max(w.plays_max);
+        }
+        row
     }
 
     /// Calls in progress (waiting, talking, or between queues), oldest first.

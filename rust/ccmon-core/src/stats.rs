@@ -142,6 +142,38 @@ impl Counters {
         }
     }
 
+    /// Adds another span's counts (another queue, for site-wide totals): sums, and maxima for the max fields.
+    pub fn merge(&mut self, o: &Counters) {
+        self.offered += o.offered;
+        self.answered += o.answered;
+        self.abandoned += o.abandoned;
+        self.short_abandoned += o.short_abandoned;
+        self.timed_out += o.timed_out;
+        self.exited_key += o.exited_key;
+        self.exited_empty += o.exited_empty;
+        self.lost += o.lost;
+        self.answered_within_sl += o.answered_within_sl;
+        self.abandoned_within_sl += o.abandoned_within_sl;
+        self.answered_wait_sum += o.answered_wait_sum;
+        self.wait_max = match (self.wait_max, o.wait_max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.talk_sum += o.talk_sum;
+        self.talk_count += o.talk_count;
+        self.transfers_out += o.transfers_out;
+        self.loop_entries += o.loop_entries;
+        self.pingpong_entries += o.pingpong_entries;
+        self.bounced_calls += o.bounced_calls;
+        self.repeat_calls += o.repeat_calls;
+        self.escalations += o.escalations;
+        self.escalations_fake += o.escalations_fake;
+        self.escalations_unanswered += o.escalations_unanswered;
+        self.misroutes += o.misroutes;
+        self.moh_seconds_total += o.moh_seconds_total;
+        self.moh_plays_max = self.moh_plays_max.max(o.moh_plays_max);
+    }
+
     /// `answered + abandoned + timed_out + exited_key + exited_empty`.
     pub fn closed(&self) -> u64 {
         self.answered + self.abandoned + self.timed_out + self.exited_key + self.exited_empty
@@ -199,6 +231,11 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.counters.merge(&other.counters);
+        self.answered_waits.merge(&other.answered_waits);
+    }
+
     pub fn add(&mut self, fact: Fact, value: f64, cfg: &Config) {
         self.counters.add(fact, value, cfg);
         if fact == Fact::Outcome(Outcome::Answered) {

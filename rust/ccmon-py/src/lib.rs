@@ -96,46 +96,20 @@ impl Engine {
     fn queues<'py>(&self, py: Python<'py>, window: &str) -> PyResult<Bound<'py, PyDict>> {
         let w = Window::parse(window).map_err(value_error)?;
         let rows = self.inner.queue_stats(w).map_err(value_error)?;
-        let d = PyDict::new(py);
-        macro_rules! col {
-            ($name:literal, $f:expr) => {
-                d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
-            };
-        }
-        col!("queue", |r| r.queue.clone());
-        col!("offered", |r| r.counters.offered);
-        col!("answered", |r| r.counters.answered);
-        col!("abandoned", |r| r.counters.abandoned);
-        col!("short_abandoned", |r| r.counters.short_abandoned);
-        col!("timed_out", |r| r.counters.timed_out);
-        col!("exited_key", |r| r.counters.exited_key);
-        col!("exited_empty", |r| r.counters.exited_empty);
-        col!("lost", |r| r.counters.lost);
-        col!("answered_within_sl", |r| r.counters.answered_within_sl);
-        col!("abandoned_within_sl", |r| r.counters.abandoned_within_sl);
-        col!("service_level", |r| r.service_level);
-        col!("abandon_rate", |r| r.abandon_rate);
-        col!("asa_seconds", |r| r.asa_seconds);
-        col!("wait_p50_seconds", |r| r.wait_p50_seconds);
-        col!("wait_p90_seconds", |r| r.wait_p90_seconds);
-        col!("wait_p99_seconds", |r| r.wait_p99_seconds);
-        col!("wait_max_seconds", |r| r.counters.wait_max);
-        col!("waiting_now", |r| r.waiting_now);
-        col!("longest_wait_now_seconds", |r| r.longest_wait_now_seconds);
-        col!("talk_seconds_mean", |r| r.talk_seconds_mean);
-        col!("transfers_out", |r| r.counters.transfers_out);
-        col!("loop_entries", |r| r.counters.loop_entries);
-        col!("repeat_calls", |r| r.counters.repeat_calls);
-        col!("pingpong_entries", |r| r.counters.pingpong_entries);
-        col!("bounced_calls", |r| r.counters.bounced_calls);
-        col!("escalations", |r| r.counters.escalations);
-        col!("escalations_fake", |r| r.counters.escalations_fake);
-        col!("escalations_unanswered", |r| r
-            .counters
-            .escalations_unanswered);
-        col!("misroutes", |r| r.counters.misroutes);
-        col!("moh_seconds_total", |r| r.counters.moh_seconds_total);
-        col!("moh_plays_max", |r| r.counters.moh_plays_max);
+        let d = stats_columns(py, &rows)?;
+        d.set_item(
+            "queue",
+            rows.iter().map(|r| r.queue.as_str()).collect::<Vec<_>>(),
+        )?;
+        Ok(d)
+    }
+
+    /// The whole site over a window: one row, its queue None.
+    fn totals<'py>(&self, py: Python<'py>, window: &str) -> PyResult<Bound<'py, PyDict>> {
+        let w = Window::parse(window).map_err(value_error)?;
+        let row = self.inner.total_stats(w).map_err(value_error)?;
+        let d = stats_columns(py, std::slice::from_ref(&row))?;
+        d.set_item("queue", vec![None::<String>])?;
         Ok(d)
     }
 
@@ -222,6 +196,54 @@ impl Engine {
             out
         })
     }
+}
+
+/// Columns of SPEC §3/§3b for `rows` (all but `queue`, which the caller sets first in the dict's order).
+fn stats_columns<'py>(
+    py: Python<'py>,
+    rows: &[ccmon_core::QueueStats],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("queue", py.None())?;
+    macro_rules! col {
+        ($name:literal, $f:expr) => {
+            d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
+        };
+    }
+    col!("offered", |r| r.counters.offered);
+    col!("answered", |r| r.counters.answered);
+    col!("abandoned", |r| r.counters.abandoned);
+    col!("short_abandoned", |r| r.counters.short_abandoned);
+    col!("timed_out", |r| r.counters.timed_out);
+    col!("exited_key", |r| r.counters.exited_key);
+    col!("exited_empty", |r| r.counters.exited_empty);
+    col!("lost", |r| r.counters.lost);
+    col!("answered_within_sl", |r| r.counters.answered_within_sl);
+    col!("abandoned_within_sl", |r| r.counters.abandoned_within_sl);
+    col!("service_level", |r| r.service_level);
+    col!("abandon_rate", |r| r.abandon_rate);
+    col!("asa_seconds", |r| r.asa_seconds);
+    col!("wait_p50_seconds", |r| r.wait_p50_seconds);
+    col!("wait_p90_seconds", |r| r.wait_p90_seconds);
+    col!("wait_p99_seconds", |r| r.wait_p99_seconds);
+    col!("wait_max_seconds", |r| r.counters.wait_max);
+    col!("waiting_now", |r| r.waiting_now);
+    col!("longest_wait_now_seconds", |r| r.longest_wait_now_seconds);
+    col!("talk_seconds_mean", |r| r.talk_seconds_mean);
+    col!("transfers_out", |r| r.counters.transfers_out);
+    col!("loop_entries", |r| r.counters.loop_entries);
+    col!("repeat_calls", |r| r.counters.repeat_calls);
+    col!("pingpong_entries", |r| r.counters.pingpong_entries);
+    col!("bounced_calls", |r| r.counters.bounced_calls);
+    col!("escalations", |r| r.counters.escalations);
+    col!("escalations_fake", |r| r.counters.escalations_fake);
+    col!("escalations_unanswered", |r| r
+        .counters
+        .escalations_unanswered);
+    col!("misroutes", |r| r.counters.misroutes);
+    col!("moh_seconds_total", |r| r.counters.moh_seconds_total);
+    col!("moh_plays_max", |r| r.counters.moh_plays_max);
+    Ok(d)
 }
 
 /// Seconds of a rolling window ("5m" -> 300.0); None for "all" and "today"; ValueError otherwise.
