@@ -235,8 +235,8 @@ def demo(
     if not console.is_terminal:
         print(f"ccmon demo: serving http://{listen}/metrics (seed {seed})", flush=True)
 
-    def snapshot() -> tuple[Any, Any, float]:
-        return monitor.queues("today"), monitor.calls(), monitor.now or time.time()
+    def snapshot() -> tuple[Any, Any, Any, float]:
+        return monitor.queues("today"), monitor.totals("today"), monitor.calls(), monitor.now or time.time()
 
     try:
         wallboard.run_live(snapshot, stop, refresh_seconds=1.0, console=console)

@@ -178,7 +178,10 @@ struct Call {
     caller: Caller,
     journey: Journey,
     queue: u32,
+    /// Generation of the current waiting entry, to recognise stale items in the lost-sweep queue.
     seq: u32,
+    /// Talking or between queues: dropped when no news arrives before this time.
+    idle_deadline: f64,
     transfers: u32,
     state: CallState,
     flags: u8,
@@ -370,6 +373,7 @@ struct Book {
     callers: FxHashMap<Caller, CallerRecord>,
     callers_sweep_at: usize,
     expiry: VecDeque<(f64, CallKey, u32)>,
+    next_idle_sweep: f64,
     finished: VecDeque<FinishedCall>,
     now: f64,
     day: Option<(f64, f64)>,
@@ -434,6 +438,7 @@ impl Engine {
                 callers: FxHashMap::default(),
                 callers_sweep_at: 1024,
                 expiry: VecDeque::new(),
+                next_idle_sweep: f64::NEG_INFINITY,
                 finished: VecDeque::new(),
                 now: f64::NEG_INFINITY,
                 day: None,
@@ -584,6 +589,15 @@ impl Engine {
             return true;
         }
         let key = CallKey::new(e.call);
+        // A call talking or between queues with no news for max_wait_seconds is over; the periodic sweep in
+        // `advance` reclaims such calls in bulk, this check makes the cut exact for the one in hand.
+        if let Some(call) = calls.get(&key) {
+            if call.state != CallState::Waiting && call.idle_deadline < e.ts {
+                if let Some((key, call)) = calls.remove_entry(&key) {
+                    book.finish(key, call);
+                }
+            }
+        }
         if e.kind == Kind::Enter {
             let q = book.queue_id(e.queue);
             match calls.get_mut(&key) {
@@ -600,6 +614,7 @@ impl Engine {
                         journey: Journey::new(),
                         queue: q,
                         seq: 0,
+                        idle_deadline: e.ts,
                         transfers: 0,
                         state: CallState::Between,
                         flags: 0,
@@ -983,16 +998,23 @@ impl Book {
             let Some(call) = calls.get_mut(&key) else {
                 continue;
             };
-            if call.seq != seq {
+            if call.seq != seq || call.state != CallState::Waiting {
                 continue;
             }
-            if call.state == CallState::Waiting {
-                // SPEC §2: closed as lost at the moment it became older than max_wait_seconds.
-                self.close(call, Outcome::Lost, deadline);
-            }
+            // SPEC §2: closed as lost at the moment it became older than max_wait_seconds.
+            self.close(call, Outcome::Lost, deadline);
             if let Some(call) = calls.remove(&key) {
                 self.finish(key, call);
             }
+        }
+        if t >= self.next_idle_sweep {
+            let idle: Vec<(CallKey, Call)> = calls
+                .extract_if(|_, c| c.state != CallState::Waiting && c.idle_deadline < t)
+                .collect();
+            for (key, call) in idle {
+                self.finish(key, call);
+            }
+            self.next_idle_sweep = t + self.cfg.max_wait_seconds / 8.0;
         }
         if self.callers.len() > self.callers_sweep_at {
             let keep = self
@@ -1099,10 +1121,16 @@ impl Book {
         );
     }
 
+    /// Only waiting entries go into the time-ordered lost sweep (one hash lookup each when they come due);
+    /// talking and in-between calls carry their own deadline, checked when they are next seen and swept in bulk.
     fn set_state(&mut self, call: &mut Call, key: &CallKey, state: CallState, deadline: f64) {
         call.state = state;
-        call.seq = call.seq.wrapping_add(1);
-        self.expiry.push_back((deadline, key.clone(), call.seq));
+        if state == CallState::Waiting {
+            call.seq = call.seq.wrapping_add(1);
+            self.expiry.push_back((deadline, key.clone(), call.seq));
+        } else {
+            call.idle_deadline = deadline;
+        }
     }
 
     /// Closes the waiting entry with `outcome` at `ts` (SPEC §2), with its hold-music exposure (SPEC §5).
