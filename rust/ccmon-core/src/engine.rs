@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 
 use chrono::{Duration, NaiveTime, TimeZone};
 use rustc_hash::{FxHashMap, FxHashSet};
-use smallvec::SmallVec;
 
+use crate::calls::{Call, CallId, CallKey, CallState, CallTable, Entry, Journey};
 use crate::config::Config;
 use crate::event::{Event, Kind, Parsed, RejectReason};
 use crate::histogram::exact_quantile;
@@ -101,91 +101,11 @@ pub mod flags {
     }
 }
 
-/// A call id, stored inline when short (queue_log and AMI ids are ~12–20 bytes) to save an allocation per call;
-/// inline keys compare and hash as three machine words.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum CallKey {
-    /// Up to 23 bytes, zero-padded, the length in the last byte.
-    Inline([u64; 3]),
-    Heap(Box<[u8]>),
-}
-
-impl CallKey {
-    fn new(b: &[u8]) -> CallKey {
-        if b.len() <= 23 {
-            let mut buf = [0u8; 24];
-            buf[..b.len()].copy_from_slice(b);
-            buf[23] = b.len() as u8;
-            let word = |i: usize| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&buf[i * 8..i * 8 + 8]);
-                u64::from_le_bytes(w)
-            };
-            CallKey::Inline([word(0), word(1), word(2)])
-        } else {
-            CallKey::Heap(b.into())
-        }
-    }
-
-    fn to_text(&self) -> String {
-        match self {
-            CallKey::Inline(words) => {
-                let mut buf = [0u8; 24];
-                for (i, w) in words.iter().enumerate() {
-                    buf[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-                }
-                let len = usize::from(buf[23]).min(23);
-                String::from_utf8_lossy(&buf[..len]).into_owned()
-            }
-            CallKey::Heap(b) => String::from_utf8_lossy(b).into_owned(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallState {
-    Waiting,
-    Talking,
-    /// No open entry: after a transfer or a flow-out, the call may enter another queue.
-    Between,
-}
-
-/// One entry of a journey.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    enter_ts: f64,
-    queue: u32,
-    wait: f32,
-    talk: f32,
-    outcome: Option<Outcome>,
-}
-
-type Journey = SmallVec<[Entry; 2]>;
-
 /// Journeys longer than this stop recording new entries (figures are still counted); a guard against a
 /// corrupted log that re-enters one call id forever.
 const MAX_JOURNEY: usize = 256;
 /// Finished journeys kept for `journeys()`.
 const FINISHED_KEPT: usize = 10_000;
-
-#[derive(Debug, Clone)]
-struct Call {
-    start_ts: f64,
-    enter_ts: f64,
-    answer_ts: f64,
-    plays: f64,
-    moh_seconds: f64,
-    caller: Caller,
-    journey: Journey,
-    queue: u32,
-    /// Generation of the current waiting entry, to recognise stale items in the lost-sweep queue.
-    seq: u32,
-    /// Talking or between queues: dropped when no news arrives before this time.
-    idle_deadline: f64,
-    transfers: u32,
-    state: CallState,
-    flags: u8,
-}
 
 /// A caller number reduced to digits and packed into 64 bits; `NONE` never counts as a repeat caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -372,7 +292,8 @@ struct Book {
     supervisors: FxHashSet<Vec<u8>>,
     callers: FxHashMap<Caller, CallerRecord>,
     callers_sweep_at: usize,
-    expiry: VecDeque<(f64, CallKey, u32)>,
+    expiry: VecDeque<(f64, CallId, u32)>,
+    next_seq: u32,
     next_idle_sweep: f64,
     finished: VecDeque<FinishedCall>,
     now: f64,
@@ -390,7 +311,7 @@ enum After {
 
 pub struct Engine {
     book: Book,
-    calls: FxHashMap<CallKey, Call>,
+    calls: CallTable,
     sources: Vec<SourceStats>,
 }
 
@@ -438,6 +359,7 @@ impl Engine {
                 callers: FxHashMap::default(),
                 callers_sweep_at: 1024,
                 expiry: VecDeque::new(),
+                next_seq: 0,
                 next_idle_sweep: f64::NEG_INFINITY,
                 finished: VecDeque::new(),
                 now: f64::NEG_INFINITY,
@@ -446,7 +368,7 @@ impl Engine {
                 max_window,
                 wait_bounds,
             },
-            calls: FxHashMap::default(),
+            calls: CallTable::default(),
             sources: Vec::new(),
         })
     }
@@ -549,7 +471,7 @@ impl Engine {
 
     fn process_line(
         book: &mut Book,
-        calls: &mut FxHashMap<CallKey, Call>,
+        calls: &mut CallTable,
         src: &mut SourceStats,
         format: Format,
         line: &[u8],
@@ -562,7 +484,7 @@ impl Engine {
 
     fn count_and_apply(
         book: &mut Book,
-        calls: &mut FxHashMap<CallKey, Call>,
+        calls: &mut CallTable,
         src: &mut SourceStats,
         parsed: Parsed<'_>,
     ) {
@@ -581,7 +503,7 @@ impl Engine {
     }
 
     /// Applies one event; false when it concerned no call in a queue and was ignored.
-    fn apply(book: &mut Book, calls: &mut FxHashMap<CallKey, Call>, e: &Event<'_>) -> bool {
+    fn apply(book: &mut Book, calls: &mut CallTable, e: &Event<'_>) -> bool {
         if e.ts > book.now {
             book.advance(calls, e.ts);
         }
@@ -589,39 +511,46 @@ impl Engine {
             return true;
         }
         let key = CallKey::new(e.call);
+        let mut found = calls.find(&key);
         // A call talking or between queues with no news for max_wait_seconds is over; the periodic sweep in
         // `advance` reclaims such calls in bulk, this check makes the cut exact for the one in hand.
-        if let Some(call) = calls.get(&key) {
-            if call.state != CallState::Waiting && call.idle_deadline < e.ts {
-                if let Some((key, call)) = calls.remove_entry(&key) {
-                    book.finish(key, call);
+        if let Some(id) = found {
+            if calls
+                .get(id)
+                .is_some_and(|c| c.state != CallState::Waiting && c.idle_deadline < e.ts)
+            {
+                if let Some(call) = calls.remove(id) {
+                    book.finish(call);
                 }
+                found = None;
             }
         }
         if e.kind == Kind::Enter {
             let q = book.queue_id(e.queue);
-            match calls.get_mut(&key) {
-                Some(call) => book.enter(call, &key, q, e.ts),
+            match found.and_then(|id| Some((id, calls.get_mut(id)?))) {
+                Some((id, call)) => book.enter(call, id, q, e.ts),
                 None => {
-                    let caller = Caller::from_number(e.caller);
                     let mut call = Call {
+                        key,
                         start_ts: e.ts,
                         enter_ts: e.ts,
                         answer_ts: 0.0,
                         plays: 0.0,
-                        moh_seconds: 0.0,
-                        caller,
+                        idle_deadline: e.ts,
+                        caller: Caller::from_number(e.caller),
                         journey: Journey::new(),
+                        moh_seconds: 0.0,
                         queue: q,
                         seq: 0,
-                        idle_deadline: e.ts,
                         transfers: 0,
                         state: CallState::Between,
                         flags: 0,
                     };
                     book.start_call(&mut call, q, e.ts);
-                    book.enter(&mut call, &key, q, e.ts);
-                    calls.insert(key, call);
+                    let id = calls.insert(call);
+                    if let Some(call) = calls.get_mut(id) {
+                        book.enter(call, id, q, e.ts);
+                    }
                 }
             }
             return true;
@@ -629,33 +558,29 @@ impl Engine {
         let Some(&q) = book.queue_ids.get(e.queue) else {
             return false;
         };
-        let Some(call) = calls.get_mut(&key) else {
+        let Some((id, call)) = found.and_then(|id| Some((id, calls.get_mut(id)?))) else {
             return false;
         };
         if call.queue != q {
             return false;
         }
         let after = match (e.kind, call.state) {
-            (Kind::Answer, CallState::Waiting) => book.answer(call, &key, e.ts, e.agent),
+            (Kind::Answer, CallState::Waiting) => book.answer(call, e.ts, e.agent),
             (Kind::Abandon, CallState::Waiting) => {
                 book.close_waiting(call, Outcome::Abandoned, e.ts)
             }
-            (Kind::Timeout, CallState::Waiting) => {
-                book.flow_out(call, &key, Outcome::TimedOut, e.ts)
-            }
-            (Kind::ExitKey, CallState::Waiting) => {
-                book.flow_out(call, &key, Outcome::ExitedKey, e.ts)
-            }
+            (Kind::Timeout, CallState::Waiting) => book.flow_out(call, Outcome::TimedOut, e.ts),
+            (Kind::ExitKey, CallState::Waiting) => book.flow_out(call, Outcome::ExitedKey, e.ts),
             (Kind::ExitEmpty, CallState::Waiting) => {
-                book.flow_out(call, &key, Outcome::ExitedEmpty, e.ts)
+                book.flow_out(call, Outcome::ExitedEmpty, e.ts)
             }
             (Kind::TalkEnd, CallState::Talking) => book.talk_end(call, e.ts),
-            (Kind::Transfer, _) => book.transfer(call, &key, e.ts),
+            (Kind::Transfer, _) => book.transfer(call, e.ts),
             _ => return false,
         };
         if let After::Finish = after {
-            if let Some(call) = calls.remove(&key) {
-                book.finish(key, call);
+            if let Some(call) = calls.remove(id) {
+                book.finish(call);
             }
         }
         true
@@ -772,23 +697,23 @@ impl Engine {
         let mut out: Vec<CallView> = self
             .calls
             .iter()
-            .map(|(key, c)| {
+            .map(|c| {
                 let (state, wait) = match c.state {
                     CallState::Waiting => ("waiting", now - c.enter_ts),
                     CallState::Talking => ("talking", c.answer_ts - c.enter_ts),
                     CallState::Between => ("between", 0.0),
                 };
                 CallView {
-                    call: key.to_text(),
+                    call: c.key.to_text(),
                     queue: book.queues[c.queue as usize].name.clone(),
                     state,
                     entered_at: c.enter_ts,
                     wait_seconds: wait.max(0.0),
                     on_line_seconds: (now - c.start_ts).max(0.0),
                     entries: c.journey.len() as u32,
-                    transfers: c.transfers,
+                    transfers: u32::from(c.transfers),
                     plays: book.plays_now(c),
-                    moh_seconds: c.moh_seconds + book.live_moh(c),
+                    moh_seconds: f64::from(c.moh_seconds) + book.live_moh(c),
                     flags: flags::describe(c.flags),
                     journey: c
                         .journey
@@ -836,8 +761,8 @@ impl Engine {
         for f in &book.finished {
             push(&f.key, &f.journey, f.flags, true);
         }
-        for (key, c) in &self.calls {
-            push(key, &c.journey, c.flags, false);
+        for c in self.calls.iter() {
+            push(&c.key, &c.journey, c.flags, false);
         }
         rows.sort_by(|a, b| a.call.cmp(&b.call).then(a.step.cmp(&b.step)));
         rows
@@ -847,11 +772,7 @@ impl Engine {
     pub(crate) fn waiting_by_queue(&self) -> Vec<Waiting> {
         let book = &self.book;
         let mut out = vec![Waiting::default(); book.queues.len()];
-        for call in self
-            .calls
-            .values()
-            .filter(|c| c.state == CallState::Waiting)
-        {
+        for call in self.calls.iter().filter(|c| c.state == CallState::Waiting) {
             let w = &mut out[call.queue as usize];
             w.calls += 1;
             w.longest_seconds = w.longest_seconds.max(book.now - call.enter_ts);
@@ -986,16 +907,16 @@ impl Book {
     }
 
     /// Moves event time forward to `t`, closing what has waited (or talked, or idled) too long.
-    fn advance(&mut self, calls: &mut FxHashMap<CallKey, Call>, t: f64) {
+    fn advance(&mut self, calls: &mut CallTable, t: f64) {
         self.now = t;
         while let Some((deadline, _, _)) = self.expiry.front() {
             if *deadline >= t {
                 break;
             }
-            let Some((deadline, key, seq)) = self.expiry.pop_front() else {
+            let Some((deadline, id, seq)) = self.expiry.pop_front() else {
                 break;
             };
-            let Some(call) = calls.get_mut(&key) else {
+            let Some(call) = calls.get_mut(id) else {
                 continue;
             };
             if call.seq != seq || call.state != CallState::Waiting {
@@ -1003,16 +924,15 @@ impl Book {
             }
             // SPEC §2: closed as lost at the moment it became older than max_wait_seconds.
             self.close(call, Outcome::Lost, deadline);
-            if let Some(call) = calls.remove(&key) {
-                self.finish(key, call);
+            if let Some(call) = calls.remove(id) {
+                self.finish(call);
             }
         }
         if t >= self.next_idle_sweep {
-            let idle: Vec<(CallKey, Call)> = calls
-                .extract_if(|_, c| c.state != CallState::Waiting && c.idle_deadline < t)
-                .collect();
-            for (key, call) in idle {
-                self.finish(key, call);
+            for id in calls.select(|c| c.state != CallState::Waiting && c.idle_deadline < t) {
+                if let Some(call) = calls.remove(id) {
+                    self.finish(call);
+                }
             }
             self.next_idle_sweep = t + self.cfg.max_wait_seconds / 8.0;
         }
@@ -1071,7 +991,7 @@ impl Book {
         }
     }
 
-    fn enter(&mut self, call: &mut Call, key: &CallKey, q: u32, ts: f64) {
+    fn enter(&mut self, call: &mut Call, id: CallId, q: u32, ts: f64) {
         match call.state {
             // A second ENTERQUEUE while still waiting means the log lost the first entry's outcome.
             CallState::Waiting => self.close(call, Outcome::Lost, ts),
@@ -1113,24 +1033,24 @@ impl Book {
         }
         call.queue = q;
         call.enter_ts = ts;
-        self.set_state(
-            call,
-            key,
-            CallState::Waiting,
-            ts + self.cfg.max_wait_seconds,
-        );
+        self.start_waiting(call, id, ts);
     }
 
     /// Only waiting entries go into the time-ordered lost sweep (one hash lookup each when they come due);
     /// talking and in-between calls carry their own deadline, checked when they are next seen and swept in bulk.
-    fn set_state(&mut self, call: &mut Call, key: &CallKey, state: CallState, deadline: f64) {
+    fn start_waiting(&mut self, call: &mut Call, id: CallId, ts: f64) {
+        call.state = CallState::Waiting;
+        // One counter for all calls: a slot reused by another call never matches an old item.
+        self.next_seq = self.next_seq.wrapping_add(1);
+        call.seq = self.next_seq;
+        self.expiry
+            .push_back((ts + self.cfg.max_wait_seconds, id, call.seq));
+    }
+
+    /// Talking or between queues since `ts`: the call is dropped after max_wait_seconds without news.
+    fn set_idle(&mut self, call: &mut Call, state: CallState, ts: f64) {
         call.state = state;
-        if state == CallState::Waiting {
-            call.seq = call.seq.wrapping_add(1);
-            self.expiry.push_back((deadline, key.clone(), call.seq));
-        } else {
-            call.idle_deadline = deadline;
-        }
+        call.idle_deadline = ts + self.cfg.max_wait_seconds;
     }
 
     /// Closes the waiting entry with `outcome` at `ts` (SPEC §2), with its hold-music exposure (SPEC §5).
@@ -1144,7 +1064,7 @@ impl Book {
         }
         if let Some(track) = self.queues[q as usize].moh_track {
             // queue_log reports no MOH events: waiting in a queue with a hold-music class is exposure.
-            call.moh_seconds += wait;
+            call.moh_seconds += wait as f32;
             call.plays += wait / track;
             self.record(q, ts, Fact::MohSeconds, wait);
             self.record(q, ts, Fact::MohPlays, call.plays);
@@ -1158,7 +1078,7 @@ impl Book {
         call.state = CallState::Between;
     }
 
-    fn answer(&mut self, call: &mut Call, key: &CallKey, ts: f64, agent: &[u8]) -> After {
+    fn answer(&mut self, call: &mut Call, ts: f64, agent: &[u8]) -> After {
         self.close(call, Outcome::Answered, ts);
         let q = call.queue;
         if self.queues[q as usize].supervisor && !self.supervisors.contains(agent) {
@@ -1167,12 +1087,7 @@ impl Book {
         }
         call.answer_ts = ts;
         // A talk with no end is dropped after max_wait_seconds so the table stays bounded.
-        self.set_state(
-            call,
-            key,
-            CallState::Talking,
-            ts + self.cfg.max_wait_seconds,
-        );
+        self.set_idle(call, CallState::Talking, ts);
         After::Keep
     }
 
@@ -1181,14 +1096,9 @@ impl Book {
         After::Finish
     }
 
-    fn flow_out(&mut self, call: &mut Call, key: &CallKey, outcome: Outcome, ts: f64) -> After {
+    fn flow_out(&mut self, call: &mut Call, outcome: Outcome, ts: f64) -> After {
         self.close(call, outcome, ts);
-        self.set_state(
-            call,
-            key,
-            CallState::Between,
-            ts + self.cfg.max_wait_seconds,
-        );
+        self.set_idle(call, CallState::Between, ts);
         After::Keep
     }
 
@@ -1211,37 +1121,37 @@ impl Book {
         After::Finish
     }
 
-    fn transfer(&mut self, call: &mut Call, key: &CallKey, ts: f64) -> After {
+    fn transfer(&mut self, call: &mut Call, ts: f64) -> After {
         let q = call.queue;
         self.record(q, ts, Fact::Transfer, 1.0);
-        call.transfers += 1;
-        if call.transfers == self.cfg.bounce_transfers {
+        call.transfers = call.transfers.saturating_add(1);
+        if u32::from(call.transfers) == self.cfg.bounce_transfers {
             call.flags |= flags::BOUNCED;
             self.record(q, ts, Fact::BouncedCall, 1.0);
         }
-        if call.state == CallState::Talking {
-            self.end_talk(call, ts);
-            self.set_state(
-                call,
-                key,
-                CallState::Between,
-                ts + self.cfg.max_wait_seconds,
-            );
+        match call.state {
+            CallState::Talking => {
+                self.end_talk(call, ts);
+                self.set_idle(call, CallState::Between, ts);
+            }
+            // A transfer is news: the call stays for another max_wait_seconds.
+            CallState::Between => self.set_idle(call, CallState::Between, ts),
+            CallState::Waiting => {}
         }
         After::Keep
     }
 
-    fn finish(&mut self, key: CallKey, call: Call) {
+    fn finish(&mut self, call: Call) {
         if call.moh_seconds > 0.0 {
             self.queues[call.queue as usize]
                 .moh
-                .observe(&MOH_BUCKETS, call.moh_seconds);
+                .observe(&MOH_BUCKETS, f64::from(call.moh_seconds));
         }
         if self.finished.len() >= FINISHED_KEPT {
             self.finished.pop_front();
         }
         self.finished.push_back(FinishedCall {
-            key,
+            key: call.key,
             journey: call.journey,
             flags: call.flags,
         });
