@@ -155,11 +155,15 @@ impl Caller {
     }
 }
 
+/// What the repeat-caller table keeps per caller (24 bytes: it holds a day of callers).
 #[derive(Debug, Clone, Copy)]
 struct CallerRecord {
     last_start: f64,
-    /// The caller's most recent talk end: (time, talk seconds, queue), for misroutes.
-    last_talk: Option<(f64, f64, u32)>,
+    /// The caller's most recent talk end, for misroutes; −∞ when none.
+    talk_end: f64,
+    talk_queue: u32,
+    /// That talk was shorter than `misroute_talk_seconds` (decided in full precision when it ended).
+    talk_short: bool,
     misroute_counted: bool,
 }
 
@@ -869,7 +873,14 @@ impl Book {
         if self.max_window > 0.0 {
             let horizon = self.now - self.max_window;
             if ts > horizon {
-                qs.recent.push_back(Record { ts, value, fact });
+                // Same count fact at the same moment: one record with a count, so a burst of entries
+                // costs one record per second, not one per call.
+                match qs.recent.back_mut() {
+                    Some(last) if fact.is_count() && last.fact == fact && last.ts == ts => {
+                        last.value += value
+                    }
+                    _ => qs.recent.push_back(Record { ts, value, fact }),
+                }
             }
             while qs.recent.front().is_some_and(|r| r.ts <= horizon) {
                 qs.recent.pop_front();
@@ -941,12 +952,8 @@ impl Book {
                 .cfg
                 .repeat_window_seconds
                 .max(self.cfg.misroute_window_seconds);
-            self.callers.retain(|_, r| {
-                let last = r
-                    .last_talk
-                    .map_or(r.last_start, |(end, _, _)| end.max(r.last_start));
-                last + keep >= t
-            });
+            self.callers
+                .retain(|_, r| r.talk_end.max(r.last_start) + keep >= t);
             self.callers_sweep_at = (self.callers.len() * 2).max(1024);
         }
     }
@@ -958,24 +965,20 @@ impl Book {
         let window = self.cfg.repeat_window_seconds;
         let rec = self.callers.entry(call.caller).or_insert(CallerRecord {
             last_start: f64::NEG_INFINITY,
-            last_talk: None,
+            talk_end: f64::NEG_INFINITY,
+            talk_queue: 0,
+            talk_short: false,
             misroute_counted: false,
         });
         let since = ts - rec.last_start;
         let repeat = (0.0..=window).contains(&since);
         rec.last_start = rec.last_start.max(ts);
-        let mut misroute = None;
-        if repeat {
-            if let Some((end, talk, mq)) = rec.last_talk {
-                let gap = ts - end;
-                if !rec.misroute_counted
-                    && talk < self.cfg.misroute_talk_seconds
-                    && (0.0..=self.cfg.misroute_window_seconds).contains(&gap)
-                {
-                    misroute = Some(mq);
-                }
-            }
-        }
+        let gap = ts - rec.talk_end;
+        let misroute = (repeat
+            && rec.talk_short
+            && !rec.misroute_counted
+            && (0.0..=self.cfg.misroute_window_seconds).contains(&gap))
+        .then_some(rec.talk_queue);
         if let Some(mq) = misroute {
             if self.dept(mq) != self.dept(q) {
                 if let Some(rec) = self.callers.get_mut(&call.caller) {
@@ -1110,7 +1113,9 @@ impl Book {
         }
         if call.caller != Caller::NONE {
             if let Some(rec) = self.callers.get_mut(&call.caller) {
-                rec.last_talk = Some((ts, talk, call.queue));
+                rec.talk_end = ts;
+                rec.talk_queue = call.queue;
+                rec.talk_short = talk < self.cfg.misroute_talk_seconds;
                 rec.misroute_counted = false;
             }
         }

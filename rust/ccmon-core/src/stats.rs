@@ -56,6 +56,16 @@ pub enum Fact {
     MohPlays,
 }
 
+impl Fact {
+    /// Facts that only count (their value is how many); consecutive equal ones can share a record.
+    pub fn is_count(self) -> bool {
+        !matches!(
+            self,
+            Fact::Outcome(_) | Fact::TalkEnd | Fact::MohSeconds | Fact::MohPlays
+        )
+    }
+}
+
 /// A fact with its time, kept for rolling windows.
 #[derive(Debug, Clone, Copy)]
 pub struct Record {
@@ -96,11 +106,12 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Adds one fact. The thresholds of SPEC §2 are applied here: `short_abandoned` is
+    /// Adds a fact (count facts: `value` of them). The thresholds of SPEC §2 are applied here: `short_abandoned` is
     /// `wait < short_abandon_seconds`, within service level is `wait <= service_level_seconds`.
     pub fn add(&mut self, fact: Fact, value: f64, cfg: &Config) {
+        let n = value as u64;
         match fact {
-            Fact::Entry => self.offered += 1,
+            Fact::Entry => self.offered += n,
             Fact::Outcome(o) => {
                 let wait = value;
                 if o != Outcome::Lost {
@@ -128,15 +139,15 @@ impl Counters {
                 self.talk_sum += value;
                 self.talk_count += 1;
             }
-            Fact::Transfer => self.transfers_out += 1,
-            Fact::LoopEntry => self.loop_entries += 1,
-            Fact::PingPongEntry => self.pingpong_entries += 1,
-            Fact::BouncedCall => self.bounced_calls += 1,
-            Fact::RepeatCall => self.repeat_calls += 1,
-            Fact::Escalation => self.escalations += 1,
-            Fact::EscalationFake => self.escalations_fake += 1,
-            Fact::EscalationUnanswered => self.escalations_unanswered += 1,
-            Fact::Misroute => self.misroutes += 1,
+            Fact::Transfer => self.transfers_out += n,
+            Fact::LoopEntry => self.loop_entries += n,
+            Fact::PingPongEntry => self.pingpong_entries += n,
+            Fact::BouncedCall => self.bounced_calls += n,
+            Fact::RepeatCall => self.repeat_calls += n,
+            Fact::Escalation => self.escalations += n,
+            Fact::EscalationFake => self.escalations_fake += n,
+            Fact::EscalationUnanswered => self.escalations_unanswered += n,
+            Fact::Misroute => self.misroutes += n,
             Fact::MohSeconds => self.moh_seconds_total += value,
             Fact::MohPlays => self.moh_plays_max = self.moh_plays_max.max(value),
         }
