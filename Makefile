@@ -25,7 +25,9 @@ test-rust:
 test-python:
 	$(PY) -m pytest
 
-lint: install
+# Needs no extension build: ruff and mypy read the sources (and _core.pyi).
+lint: $(PY)
+	$(PIP) install -q ruff mypy
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
