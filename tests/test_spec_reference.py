@@ -19,7 +19,7 @@ from reference import FIELDS, Event, Reference, format_ts, parse, render
 
 import ccmon
 
-FREEPBX_LOG = Path("/work/shared/data/queue_log-freepbx-2010/queue_log")
+FREEPBX_LOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "queue_log-freepbx-2010" / "queue_log"
 MIDNIGHT = 1700006400  # 2023-11-15 00:00:00 UTC
 T = float(MIDNIGHT + 3600)  # hand scenarios start at 01:00 UTC, well inside one day in UTC and Madrid
 FORMULAS = ("answered_minus_short", "answered_only", "abandons_in_sl_met", "removed_within_sl")
