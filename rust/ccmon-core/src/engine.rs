@@ -203,15 +203,27 @@ impl PromHistogram {
     }
 }
 
+impl QueueState {
+    /// The "all" counts (no wait sketch), for /metrics.
+    pub(crate) fn all_counters(&self) -> Counters {
+        let mut c = self.earlier.counters.clone();
+        c.merge(&self.today.counters);
+        c
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct QueueState {
     pub(crate) name: String,
     dept: u32,
     supervisor: bool,
     moh_track: Option<f64>,
-    pub(crate) all: Accumulator,
+    /// "all" is `earlier` + `today`: each fact is added once, and the day's figures join `earlier` when
+    /// the day ends.
+    earlier: Accumulator,
     today: Accumulator,
     recent: VecDeque<Record>,
+    recent_front_ts: f64,
     /// Closed outcomes in `Outcome::ALL` order (lost excluded).
     pub(crate) waits: [PromHistogram; 5],
     pub(crate) moh: PromHistogram,
@@ -429,12 +441,14 @@ impl Engine {
             }
         }
         let mut scanned = queue_log::Scan::default();
+        let plain_buffer = queue_log::is_plain(rest);
         loop {
             queue_log::scan_line(rest, &mut scanned);
             if !scanned.newline {
                 break;
             }
             let line = &rest[..scanned.end];
+            scanned.plain = plain_buffer || queue_log::is_plain(line);
             if line.len() > max {
                 src.rejected[RejectReason::LineTooLong.index()] += 1;
             } else {
@@ -659,7 +673,10 @@ impl Engine {
                 let mut acc = Accumulator::default();
                 for qs in queues {
                     match window {
-                        Window::All => acc.merge(&qs.all),
+                        Window::All => {
+                            acc.merge(&qs.earlier);
+                            acc.merge(&qs.today);
+                        }
                         _ if today_valid => acc.merge(&qs.today),
                         _ => {}
                     }
@@ -835,9 +852,10 @@ impl Book {
             dept,
             supervisor: self.supervisor_queues.contains(name),
             moh_track,
-            all: Accumulator::default(),
+            earlier: Accumulator::default(),
             today: Accumulator::default(),
             recent: VecDeque::new(),
+            recent_front_ts: f64::INFINITY,
             waits: std::array::from_fn(|_| PromHistogram::new(self.wait_bounds.len())),
             moh: PromHistogram::new(MOH_BUCKETS.len()),
         });
@@ -861,9 +879,10 @@ impl Book {
         };
         let cfg = &self.cfg;
         let qs = &mut self.queues[q as usize];
-        qs.all.add(fact, value, cfg);
         if in_today {
             qs.today.add(fact, value, cfg);
+        } else {
+            qs.earlier.add(fact, value, cfg);
         }
         if let Fact::Outcome(o) = fact {
             if let Some(i) = Outcome::ALL[..5].iter().position(|x| *x == o) {
@@ -879,11 +898,19 @@ impl Book {
                     Some(last) if fact.is_count() && last.fact == fact && last.ts == ts => {
                         last.value += value
                     }
-                    _ => qs.recent.push_back(Record { ts, value, fact }),
+                    _ => {
+                        if qs.recent.is_empty() {
+                            qs.recent_front_ts = ts;
+                        }
+                        qs.recent.push_back(Record { ts, value, fact })
+                    }
                 }
             }
-            while qs.recent.front().is_some_and(|r| r.ts <= horizon) {
+            // The oldest record is an hour old and out of cache: its time is kept beside the counters so
+            // the common "nothing to drop" case does not touch it.
+            while qs.recent_front_ts <= horizon {
                 qs.recent.pop_front();
+                qs.recent_front_ts = qs.recent.front().map_or(f64::INFINITY, |r| r.ts);
             }
         }
     }
@@ -913,7 +940,8 @@ impl Book {
         };
         self.day = Some((start, end));
         for qs in &mut self.queues {
-            qs.today = Accumulator::default();
+            let day = std::mem::take(&mut qs.today);
+            qs.earlier.merge(&day);
         }
     }
 

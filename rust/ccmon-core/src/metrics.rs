@@ -133,12 +133,13 @@ impl Engine {
         let queues = self.queue_states();
         let waiting = self.waiting_by_queue();
 
+        let totals: Vec<Counters> = queues.iter().map(|q| q.all_counters()).collect();
         for (name, help, field) in QUEUE_COUNTERS {
             header(out, name, "counter", help);
-            for qs in queues {
+            for (qs, c) in queues.iter().zip(&totals) {
                 out.push_str(name);
                 labels(out, site, &qs.name, &[]);
-                let _ = writeln!(out, " {}", field(&qs.all.counters));
+                let _ = writeln!(out, " {}", field(c));
             }
         }
 
@@ -148,11 +149,11 @@ impl Engine {
             ("unanswered", |c| c.escalations_unanswered as f64),
         ];
         header(out, "ccmon_queue_escalations_total", "counter", "Entries into supervisor queues (kind=all), of those answered by a non-supervisor (fake) or not answered (unanswered).");
-        for qs in queues {
+        for (qs, c) in queues.iter().zip(&totals) {
             for (kind, field) in escalation_kinds {
                 out.push_str("ccmon_queue_escalations_total");
                 labels(out, site, &qs.name, &[("kind", kind)]);
-                let _ = writeln!(out, " {}", field(&qs.all.counters));
+                let _ = writeln!(out, " {}", field(c));
             }
         }
 
@@ -162,8 +163,7 @@ impl Engine {
             "counter",
             "Entries by outcome (SPEC section 2), lost included.",
         );
-        for qs in queues {
-            let c = &qs.all.counters;
+        for (qs, c) in queues.iter().zip(&totals) {
             for (o, n) in Outcome::ALL.iter().zip([
                 c.answered,
                 c.abandoned,

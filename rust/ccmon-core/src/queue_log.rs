@@ -13,10 +13,18 @@ use crate::event::{Event, Kind, Parsed, RejectReason};
 pub fn parse_line(line: &[u8]) -> Parsed<'_> {
     let mut scanned = Scan::default();
     scan_line(line, &mut scanned);
-    parse_scanned(&line[..scanned.end.min(line.len())], &scanned)
+    let line = &line[..scanned.end.min(line.len())];
+    scanned.plain = is_plain(line);
+    parse_scanned(line, &scanned)
 }
 
-/// What one pass over a line found: where it ends, its first eight '|', whether it is plain ASCII without NUL.
+/// Plain ASCII without NUL: such a line needs no UTF-8 or NUL check. Callers test whole buffers at once
+/// (two SIMD passes) and only the lines of a buffer that fails.
+pub fn is_plain(bytes: &[u8]) -> bool {
+    bytes.is_ascii() && memchr::memchr(0, bytes).is_none()
+}
+
+/// What one pass over a line found: where it ends and its first eight '|'; `plain` is set by the caller.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Scan {
     /// Offset of the line's '\n', or the buffer's length when it has none (`newline` false).
@@ -111,18 +119,15 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
     })
 }
 
-/// Scans `buf` from its start up to the first '\n', eight bytes at a time: one pass finds the line's end, its
-/// field boundaries and whether it is plain ASCII (fields are ~10 bytes long, too short for a SIMD search to pay
-/// for its set-up on each one).
+/// Scans `buf` from its start up to the first '\n', eight bytes at a time: one pass finds the line's end and its
+/// field boundaries (fields are ~10 bytes long, too short for a SIMD search to pay for its set-up on each one).
 pub fn scan_line(buf: &[u8], out: &mut Scan) {
     const PIPES: u64 = 0x7c7c_7c7c_7c7c_7c7c;
     const NEWLINES: u64 = 0x0a0a_0a0a_0a0a_0a0a;
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = !LOW7;
     // Exact per-byte "is zero" mask (no false positives): the high bit of each zero byte.
     let zero_bytes = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
     let mut n = 0;
-    let mut odd = 0u64;
     let mut base = 0;
     let mut chunks = buf.chunks_exact(8);
     for c in &mut chunks {
@@ -130,55 +135,57 @@ pub fn scan_line(buf: &[u8], out: &mut Scan) {
         w.copy_from_slice(c);
         let x = u64::from_le_bytes(w);
         let nl = zero_bytes(x ^ NEWLINES);
-        // Bytes before the newline only.
-        let keep = if nl == 0 {
-            u64::MAX
-        } else {
-            (nl & nl.wrapping_neg()) - 1
-        };
-        odd |= ((x & HIGH) | zero_bytes(x)) & keep;
-        let mut pipes = zero_bytes(x ^ PIPES) & keep;
+        let mut pipes = zero_bytes(x ^ PIPES);
+        if nl != 0 {
+            // Bytes before the newline only.
+            pipes &= (nl & nl.wrapping_neg()) - 1;
+        }
         while pipes != 0 && n < 8 {
             out.bars[n] = base + (pipes.trailing_zeros() / 8) as usize;
             n += 1;
             pipes &= pipes - 1;
         }
         if nl != 0 {
-            *out = Scan {
-                end: base + (nl.trailing_zeros() / 8) as usize,
-                newline: true,
-                bar_count: n,
-                plain: odd == 0,
-                ..*out
-            };
+            out.end = base + (nl.trailing_zeros() / 8) as usize;
+            out.newline = true;
+            out.bar_count = n;
             return;
         }
         base += 8;
     }
     for (i, &b) in chunks.remainder().iter().enumerate() {
         if b == b'\n' {
-            *out = Scan {
-                end: base + i,
-                newline: true,
-                bar_count: n,
-                plain: odd == 0,
-                ..*out
-            };
+            out.end = base + i;
+            out.newline = true;
+            out.bar_count = n;
             return;
         }
-        odd |= u64::from(b == 0 || b >= 0x80);
         if b == b'|' && n < 8 {
             out.bars[n] = base + i;
             n += 1;
         }
     }
-    *out = Scan {
-        end: buf.len(),
-        newline: false,
-        bar_count: n,
-        plain: odd == 0,
-        ..*out
-    };
+    out.end = buf.len();
+    out.newline = false;
+    out.bar_count = n;
+}
+
+/// Eight ASCII digits to their value in a few multiplications (the classic SWAR method); `None` when any of
+/// the eight bytes is not a digit.
+fn eight_digits(bytes: &[u8]) -> Option<u64> {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(bytes.get(..8)?);
+    let x = u64::from_le_bytes(w);
+    // A byte below '0' sets its high bit when '0' is subtracted, one above '9' when 0x46 is added.
+    let below = x.wrapping_sub(0x3030_3030_3030_3030);
+    let above = x.wrapping_add(0x4646_4646_4646_4646);
+    if (below | above | x) & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    let v = x & 0x0f0f_0f0f_0f0f_0f0f;
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((v.wrapping_mul(10000) + (v >> 32)) & 0xffff_ffff)
 }
 
 /// Epoch seconds, integer or fractional. Anything else (empty, signs, exponents, NaN, absurd years) is rejected.
@@ -186,9 +193,12 @@ pub fn parse_timestamp(b: &[u8]) -> Option<f64> {
     if b.is_empty() || b.len() > 24 {
         return None;
     }
-    let mut int: u64 = 0;
-    let mut i = 0;
-    for &c in b {
+    // Epoch seconds have ten digits: the first eight in one step.
+    let (mut int, mut i) = match eight_digits(b) {
+        Some(v) => (v, 8),
+        None => (0, 0),
+    };
+    for &c in &b[i..] {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             break;
@@ -262,7 +272,7 @@ mod tests {
             let mut scanned = Scan::default();
             scan_line(line, &mut scanned);
             let (bars, n) = (scanned.bars, scanned.bar_count);
-            assert!(scanned.plain && !scanned.newline && scanned.end == line.len());
+            assert!(!scanned.newline && scanned.end == line.len());
             let expect: Vec<usize> = line
                 .iter()
                 .enumerate()
@@ -282,11 +292,49 @@ mod tests {
             let mut s = Scan::default();
             scan_line(&buf, &mut s);
             assert_eq!(
-                (s.end, s.newline, s.bar_count, s.plain),
-                (cut + 2, true, 1, true),
+                (s.end, s.newline, s.bar_count),
+                (cut + 2, true, 1),
                 "cut {cut}"
             );
             assert_eq!(s.bars[0], cut);
+        }
+    }
+
+    #[test]
+    fn eight_digit_steps_parse_like_the_standard_parser() {
+        for text in [
+            "1700000000",
+            "0000000000",
+            "9999999999",
+            "12345678",
+            "12345678901",
+            "1266833911.5",
+            "7",
+        ] {
+            assert_eq!(
+                parse_timestamp(text.as_bytes()),
+                text.parse::<f64>().ok(),
+                "{text}"
+            );
+        }
+        for bad in [
+            "12345a78",
+            "1234567/",
+            "123456:8",
+            "1234 678",
+            "\u{80}2345678",
+            "",
+        ] {
+            assert_eq!(parse_timestamp(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn timestamps_parse_like_the_standard_parser(n in 0u64..999_999_999_999, frac in proptest::option::of(0u32..1000)) {
+            let text = match frac { Some(f) => format!("{n}.{f}"), None => n.to_string() };
+            let expected = text.parse::<f64>().ok().filter(|v| *v <= 32_503_680_000.0);
+            proptest::prop_assert_eq!(parse_timestamp(text.as_bytes()), expected);
         }
     }
 
