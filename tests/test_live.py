@@ -128,3 +128,29 @@ def test_run_follows_a_file_and_serves_metrics_health_and_api(tmp_path: Path) ->
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_demo_feeds_the_simulator_live_and_serves_metrics(tmp_path: Path) -> None:
+    # The user's file wins over the demo site's defaults; the rest of the demo site stays.
+    cfg = tmp_path / "ccmon.toml"
+    cfg.write_text("service_level_seconds = 30\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccmon", "demo", "--listen", f"127.0.0.1:{port}", "--duration", "30",
+         "--history", "600", "--config", str(cfg)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: get(f"{base}/healthz")[0] == 200)
+        body = get(f"{base}/metrics")[1]
+        assert 'ccmon_queue_entries_total{queue="support"}' in body
+        assert 'ccmon_queue_wait_seconds_bucket{queue="support",outcome="answered",le="30"}' in body
+        assert 'ccmon_source_up{source="demo"} 1.0' in body
+        rows = json.loads(get(f"{base}/api/v1/queues?window=today")[1])["queues"]
+        assert {"sales", "support", "billing", "supervisor"} <= {r["queue"] for r in rows}
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    # Not a terminal: a one-line summary instead of the wallboard.
+    assert "ccmon demo: serving" in out

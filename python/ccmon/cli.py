@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,22 +38,14 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _monitor(config: Path | None, overrides: dict[str, Any] | None = None) -> Monitor:
+def _monitor(config: Path | None, defaults: Mapping[str, Any] | None = None) -> Monitor:
+    """A monitor on the user's config file; ``defaults`` fill the keys the file does not set."""
     try:
-        cfg = Config.load(config)
-        if overrides:
-            base = {k: v for k, v in overrides.items()}
-            cfg = Config.from_dict({**base, **_explicit(config)}) if config else Config.from_dict(base)
-        return Monitor(cfg)
+        if config is not None:
+            return Monitor(Config.from_toml(config, defaults or {}))
+        return Monitor(Config.from_dict(defaults or {}))
     except (ConfigError, OSError) as e:
         raise _fail(str(e)) from None
-
-
-def _explicit(path: Path) -> dict[str, Any]:
-    import tomllib
-
-    with open(path, "rb") as f:
-        return tomllib.load(f)
 
 
 def _clean(value: Any) -> Any:
@@ -227,7 +219,7 @@ def demo(
     from ccmon.sources.simulated import SimulatedSwitch
 
     logging.basicConfig(level=logging.WARNING)
-    monitor = _monitor(config, overrides=dict(DEMO_CONFIG))
+    monitor = _monitor(config, defaults=DEMO_CONFIG)
     switch = SimulatedSwitch(monitor, seed=seed, history_seconds=history)
     switch.step()
     server, stop = _serve(monitor, [switch], listen, duration)

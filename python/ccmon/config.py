@@ -81,14 +81,15 @@ class Config:
         return cfg
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> Config:
+    def from_toml(cls, path: str | Path, defaults: Mapping[str, Any] | None = None) -> Config:
+        """Reads a TOML file; ``defaults`` (such as the demo site's) fill the keys it does not set."""
         try:
             with open(path, "rb") as f:
                 data = tomllib.load(f)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
         try:
-            return cls.from_dict(data)
+            return cls.from_dict({**(defaults or {}), **data})
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
 

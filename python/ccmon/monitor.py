@@ -20,6 +20,7 @@ import polars as pl
 from ccmon import _core
 from ccmon.config import Config
 
+# "auto" reads the formats ccmon knows; queue_log is the only one so far, so it is queue_log.
 FORMATS = ("auto", "queue_log")
 
 QUEUE_SCHEMA: dict[str, Any] = {
@@ -96,11 +97,6 @@ JOURNEY_SCHEMA: dict[str, Any] = {
 }
 
 
-def detect_format(path: str | os.PathLike[str]) -> str:
-    """The format of a recorded file, from its first non-blank line. Only queue_log is read today."""
-    return "queue_log"
-
-
 class Monitor:
     """A live call-center monitor: feed it switch events, read per-queue figures and calls in progress.
 
@@ -128,7 +124,7 @@ class Monitor:
 
     def feed_file(self, path: str | os.PathLike[str], format: str = "auto", source: str | None = None) -> int:
         """Reads a whole recorded file (in Rust, without the GIL); returns the bytes read."""
-        fmt = detect_format(path) if format == "auto" else format
+        fmt = "queue_log" if format == "auto" else format
         with self._lock:
             return int(self._engine.feed_file(os.fspath(path), fmt, source or fmt))
 
