@@ -355,12 +355,18 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="rounds; the best time of each contender is kept")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--days", type=int, default=14)
+    ap.add_argument(
+        "--ring-all",
+        type=int,
+        default=0,
+        help="agents rung at once per ring cycle, as with Asterisk's ringall (default 0: one at a time)",
+    )
     ap.add_argument("--data-dir", type=Path, default=ROOT / "bench-data")
     ap.add_argument("--pin-core", type=int, default=0, help="the core the pinned run is confined to")
     args = ap.parse_args()
     lines = args.lines or (500_000 if args.quick else 5_500_000)
 
-    path = ensure_queue_log(args.data_dir, lines, args.seed, args.days)
+    path = ensure_queue_log(args.data_dir, lines, args.seed, args.days, args.ring_all)
     size = path.stat().st_size
     bench = Bench(path, lines, args.pin_core)
     bench.python_count()  # brings the file into the page cache: every contender then reads from memory

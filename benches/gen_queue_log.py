@@ -110,6 +110,9 @@ class Plan:
     block_load: list[float]  # 0..1: how busy agents are (waits grow with load)
     caller_pool: int
     hot_callers: int
+    # 0: one agent rung per ring cycle (round-robin strategies); N: N agents rung at once (Asterisk's
+    # ringall, as in ../shared/data/queue_log-freepbx-2010: a RINGNOANSWER line per agent per cycle).
+    ring_all: int = 0
 
 
 def profile(seed: int, days: int) -> list[float]:
@@ -172,8 +175,9 @@ def gen_block(plan: Plan, b: int, buckets: defaultdict[int, list[str]]) -> None:
             # Agents rung without answering while the caller waits (15 s ring timeout).
             ring = rng.randint(0, 5) + 15
             while ring <= end and rand() < 0.7:
-                agent = Q.agents[rng.randrange(len(Q.agents))]
-                buckets[t + ring].append(f"{t + ring}|{cid}|{Q.name}|{agent}|RINGNOANSWER|15000")
+                for _ in range(plan.ring_all or 1):
+                    agent = Q.agents[rng.randrange(len(Q.agents))]
+                    buckets[t + ring].append(f"{t + ring}|{cid}|{Q.name}|{agent}|RINGNOANSWER|15000")
                 ring += 15 + rng.randint(0, 5)
             if end == wait:
                 ta = t + wait
@@ -238,22 +242,33 @@ def write_blocks(plan: Plan, lo: int, hi: int, path: str) -> list[tuple[int, int
 def mean_lines_per_call(plan: Plan) -> float:
     """Pilot: lines per call at a typical load, from a throwaway block of 20,000 calls."""
     pilot = Plan(
-        plan.seed + 7919, plan.days, plan.queues, plan.cum_shares, [20_000.0], [0.6], plan.caller_pool, 1000
+        plan.seed + 7919,
+        plan.days,
+        plan.queues,
+        plan.cum_shares,
+        [20_000.0],
+        [0.6],
+        plan.caller_pool,
+        1000,
+        plan.ring_all,
     )
     buckets: defaultdict[int, list[str]] = defaultdict(list)
     gen_block(pilot, 0, buckets)
     return sum(len(v) for v in buckets.values()) / 20_000
 
 
-def file_name(lines: int, seed: int, days: int) -> str:
-    return f"queue_log-l{lines}-s{seed}-d{days}-v{FORMAT_VERSION}.log"
+def file_name(lines: int, seed: int, days: int, ring_all: int = 0) -> str:
+    ring = f"-r{ring_all}" if ring_all else ""
+    return f"queue_log-l{lines}-s{seed}-d{days}{ring}-v{FORMAT_VERSION}.log"
 
 
-def ensure_queue_log(out_dir: str | os.PathLike[str], lines: int, seed: int = 1, days: int = 14) -> Path:
+def ensure_queue_log(
+    out_dir: str | os.PathLike[str], lines: int, seed: int = 1, days: int = 14, ring_all: int = 0
+) -> Path:
     """Returns the path of the generated file, generating it first unless it already exists."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / file_name(lines, seed, days)
+    path = out / file_name(lines, seed, days, ring_all)
     if path.exists():
         return path
     t0 = time.perf_counter()
@@ -264,7 +279,7 @@ def ensure_queue_log(out_dir: str | os.PathLike[str], lines: int, seed: int = 1,
         cum.append(acc)
     weights = profile(seed, days)
     peak = max(weights)
-    plan = Plan(seed, days, queues, cum, [], [w / peak for w in weights], 1, 1)
+    plan = Plan(seed, days, queues, cum, [], [w / peak for w in weights], 1, 1, ring_all)
     per_call = mean_lines_per_call(plan)
     calls = lines * MARGIN / per_call
     total_w = sum(weights)
@@ -278,6 +293,7 @@ def ensure_queue_log(out_dir: str | os.PathLike[str], lines: int, seed: int = 1,
         # Repeat calls (same caller within 24 h): ~8 % of the big pool's calls, most of the frequent callers'.
         caller_pool=max(1000, int(calls * 0.8)),
         hot_callers=max(100, int(calls / 400)),
+        ring_all=ring_all,
     )
     nblocks = len(weights)
     # Split the blocks so that each worker writes about the same number of lines.
@@ -342,8 +358,9 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=5_500_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--days", type=int, default=14)
+    ap.add_argument("--ring-all", type=int, default=0, help="agents rung at once per ring cycle (0: one)")
     args = ap.parse_args()
-    print(ensure_queue_log(args.out, args.lines, args.seed, args.days))
+    print(ensure_queue_log(args.out, args.lines, args.seed, args.days, args.ring_all))
 
 
 if __name__ == "__main__":

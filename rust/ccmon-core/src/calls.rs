@@ -1,6 +1,6 @@
 //! The table of calls in progress, laid out for memory: each call is one fixed-size record in a chunked slab
 //! (no doubling waste), and the hash index holds only 4-byte slot numbers, hashed and compared through the
-//! record's own key. About 140 bytes per call in progress (measured in benches/bench_memory.py).
+//! record's own key. About 160 bytes per call in progress (benches/bench_memory.py, without caller numbers).
 
 use std::hash::BuildHasher;
 

@@ -92,6 +92,9 @@ pub mod flags {
     ];
 
     pub fn describe(bits: u8) -> String {
+        if bits == 0 {
+            return String::new();
+        }
         NAMES
             .iter()
             .filter(|(b, _)| bits & b != 0)

@@ -123,8 +123,8 @@ impl Engine {
                 d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
             };
         }
-        col!("call", |r| r.call.clone());
-        col!("queue", |r| r.queue.clone());
+        col!("call", |r| r.call.as_str());
+        col!("queue", |r| r.queue.as_str());
         col!("state", |r| r.state);
         col!("entered_at", |r| r.entered_at);
         col!("wait_seconds", |r| r.wait_seconds);
@@ -133,10 +133,10 @@ impl Engine {
         col!("transfers", |r| r.transfers);
         col!("plays", |r| r.plays);
         col!("moh_seconds", |r| r.moh_seconds);
-        col!("flags", |r| r.flags.clone());
-        col!("journey", |r| r.journey.clone());
+        col!("flags", |r| r.flags.as_str());
+        col!("journey", |r| r.journey.as_str());
         if show_callers {
-            col!("caller", |r| r.caller.clone());
+            col!("caller", |r| r.caller.as_deref());
         }
         Ok(d)
     }
@@ -150,16 +150,16 @@ impl Engine {
                 d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
             };
         }
-        col!("call", |r| r.call.clone());
+        col!("call", |r| r.call.as_str());
         col!("step", |r| r.step);
-        col!("queue", |r| r.queue.clone());
-        col!("department", |r| r.department.clone());
+        col!("queue", |r| r.queue.as_str());
+        col!("department", |r| r.department.as_str());
         col!("entered_at", |r| r.entered_at);
         col!("outcome", |r| r.outcome);
         col!("wait_seconds", |r| r.wait_seconds);
         col!("talk_seconds", |r| r.talk_seconds);
         col!("finished", |r| r.finished);
-        col!("flags", |r| r.flags.clone());
+        col!("flags", |r| r.flags.as_str());
         Ok(d)
     }
 
