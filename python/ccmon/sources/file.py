@@ -21,11 +21,12 @@ CHUNK = 1 << 20
 class FileFollower:
     """Feeds a growing file into a monitor.
 
-    >>> import tempfile, threading
-    >>> path = tempfile.mktemp()
-    >>> _ = open(path, "w").write("100|c1|q|NONE|ENTERQUEUE||1\\n")
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "queue_log"
+    >>> _ = path.write_text("100|c1|q|NONE|ENTERQUEUE||1\\n")
     >>> m = Monitor(); f = FileFollower(path, m); f.poll_once(); m.queues()["offered"].to_list()
     [1]
+    >>> f.close()
     """
 
     def __init__(
@@ -56,7 +57,7 @@ class FileFollower:
         while not stop.is_set():
             self.poll_once()
             stop.wait(self.poll_seconds)
-        self._close()
+        self.close()
 
     def poll_once(self) -> None:
         """One step: notice rotation or truncation, then feed whatever was appended."""
@@ -78,7 +79,7 @@ class FileFollower:
             elif identity != self._inode:
                 log.info("%s was rotated; reading the new file from its start", self.path)
                 self._drain()
-                self._close()
+                self.close()
                 self._open(identity, skip_to_end=False)
             elif st.st_size < self._offset:
                 log.info("%s was truncated; reading again from its start", self.path)
@@ -90,7 +91,7 @@ class FileFollower:
         except OSError as e:
             log.warning("reading %s failed: %s", self.path, e)
             self._up = False
-            self._close()
+            self.close()
 
     def _open(self, identity: tuple[int, int], skip_to_end: bool) -> None:
         self._fd = os.open(self.path, os.O_RDONLY)
@@ -106,7 +107,8 @@ class FileFollower:
             self._offset += len(chunk)
             self.monitor.feed(chunk, self.format, self.name)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Stops reading: the last line without a newline counts, the file is closed."""
         if self._fd is not None:
             # A last line without a newline in a file that will not grow any more still counts.
             self.monitor.end_of_input(self.format, self.name)
