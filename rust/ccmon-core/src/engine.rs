@@ -1034,15 +1034,12 @@ impl Book {
         }
         let d = self.dept(q);
         let visited = call.journey.iter().any(|e| self.dept(e.queue) == d);
-        let mut collapsed: Vec<u32> = Vec::with_capacity(call.journey.len());
-        for e in &call.journey {
-            let ed = self.dept(e.queue);
-            if collapsed.last() != Some(&ed) {
-                collapsed.push(ed);
-            }
-        }
-        let n = collapsed.len();
-        let pingpong = n >= 2 && collapsed[n - 1] != d && collapsed[n - 2] == d;
+        // Ping-pong: in the department sequence with consecutive repeats collapsed, the new department is
+        // not the last one but the one before it. Walking back from the end finds those two.
+        let mut depts = call.journey.iter().rev().map(|e| self.dept(e.queue));
+        let last = depts.next();
+        let before_last = last.and_then(|l| depts.find(|x| *x != l));
+        let pingpong = last.is_some_and(|l| l != d) && before_last == Some(d);
         self.record(q, ts, Fact::Entry, 1.0);
         if visited {
             call.flags |= flags::LOOP;
