@@ -1,11 +1,11 @@
 """A seeded call-center simulator that writes Asterisk queue_log lines.
 
-The simulated site has four departments (sales, support, billing and a supervisor escalation queue) staffed by
-agents who log in and out with the time of day, take breaks, ring out without answering, transfer callers to
-other departments and sometimes bounce them around. Callers have patience, press keys, call back after
-abandoning and after pressing the wrong IVR option. Arrivals follow the UTC hour of the simulated day
-(about 0.2 calls/s at night to 0.6 at peak, plus occasional surges); staffing follows them, a little short
-in billing and tier 2.
+The simulated site has five departments (sales, support, technical, billing and a supervisor escalation queue)
+staffed by agents who log in and out with the time of day, take breaks, ring out without answering, transfer
+callers to other departments and sometimes bounce them around. Callers have patience, press keys, call back
+after abandoning and after pressing the wrong IVR option. Arrivals follow the UTC hour of the simulated day
+(about 0.2 calls/s at night to 0.6 at peak, plus occasional surges); staffing follows them, a little short in
+billing and tier 2.
 
 So that a demo shows everything within minutes whatever the hour, the first minutes after ``start`` are
 partly scripted (see ``Simulator._showcase``): a ping-pong journey, a bounced call, a misrouted caller who
@@ -26,7 +26,7 @@ Example:
     >>> sim.advance_to(1_700_000_300) + sim.advance_to(1_700_000_600) == data
     True
     >>> sorted(DEMO_CONFIG["departments"])
-    ['billing', 'sales', 'supervisor', 'support']
+    ['billing', 'sales', 'supervisor', 'support', 'technical']
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ __all__ = ["DEMO_CONFIG", "Simulator", "generate"]
 DEMO_CONFIG: dict[str, Any] = {
     "departments": {
         "sales": ["sales", "sales-vip"],
-        "support": ["support", "support-tier2"],
+        # Tier 2 is its own department: SPEC §4 counts re-entering a department as a loop, and an escalation
+        # from first-line support to tier 2 is the normal path, not a caller passed around in circles.
+        "support": ["support"],
+        "technical": ["support-tier2"],
         "billing": ["billing"],
         "supervisor": ["supervisor"],
     },
