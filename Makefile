@@ -33,6 +33,8 @@ lint: $(PY)
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
+	@# The stubs of the compiled module are checked against it when it is built (make install).
+	if $(PY) -c "import ccmon._core" 2>/dev/null; then $(PY) -m mypy.stubtest ccmon._core; fi
 
 bench: install
 	$(PY) benches/bench_ingest.py

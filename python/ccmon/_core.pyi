@@ -1,14 +1,16 @@
 """Type stubs of the compiled engine binding (rust/ccmon-py). Use `ccmon.Monitor` rather than this module."""
 
-from typing import Any
+from typing import Any, final
 
+__all__ = ["Engine", "__version__", "window_seconds"]
 __version__: str
 
 def window_seconds(text: str) -> float | None:
     """Seconds of a rolling window ("5m" -> 300.0); None for "all" and "today"; ValueError otherwise."""
 
+@final
 class Engine:
-    def __init__(self, config_json: str) -> None: ...
+    def __new__(cls, config_json: str) -> Engine: ...
     def feed(self, data: bytes, format: str = "queue_log", source: str = "default") -> None: ...
     def end_of_input(self, format: str = "queue_log", source: str = "default") -> None: ...
     def feed_file(self, path: str, format: str = "queue_log", source: str = "default") -> int: ...
