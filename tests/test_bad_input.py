@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 import ccmon
 
-REASONS = ("too_few_fields", "bad_timestamp", "invalid_utf8", "line_too_long", "nul_byte", "missing_field")
+REASONS = (
+    "too_few_fields",
+    "bad_timestamp",
+    "invalid_utf8",
+    "line_too_long",
+    "nul_byte",
+    "missing_field",
+    "too_many_queues",
+)
 T = 1700000000
 
 # A small valid stream: c1 waits 10 s and is answered, c2 abandons after 3 s. Bad lines are put between them.
@@ -174,6 +182,7 @@ def test_rejections_are_exported_per_reason() -> None:
         "line_too_long": 0,
         "nul_byte": 1,
         "missing_field": 0,
+        "too_many_queues": 0,
     }
     assert re.search(r'^ccmon_events_ingested_total\{source="queue_log"\} 2$', m.metrics_text(), re.M)
 
@@ -313,3 +322,13 @@ def test_over_long_lines_anywhere_are_rejected_once(lines: list[bytes], pad: int
     src = source(m)
     assert src["rejected_by_reason"].get("line_too_long") == 1
     assert_every_line_accounted_for(m, data)
+
+
+def test_queue_names_beyond_max_queues_are_rejected_not_tracked() -> None:
+    # A corrupted log inventing queue names must not grow per-queue state without bound.
+    m = ccmon.Monitor({"max_queues": 3})
+    lines = "".join(f"{100 + i}|c{i}|queue-{i}|NONE|ENTERQUEUE||600{i}\n" for i in range(10))
+    m.feed(lines.encode())
+    assert m.queues().height == 3
+    (src,) = m.sources()
+    assert (src["ingested"], src["rejected"], src["rejected_by_reason"]) == (3, 7, {"too_many_queues": 7})

@@ -63,6 +63,7 @@ class Config:
     queue_moh_class: Mapping[str, str] = field(default_factory=dict)
     show_callers: bool = False
     max_line_bytes: int = 65536
+    max_queues: int = 10000
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
@@ -126,6 +127,7 @@ class Config:
                 "moh_track_seconds": dict(self.moh_track_seconds),
                 "queue_moh_class": dict(self.queue_moh_class),
                 "max_line_bytes": self.max_line_bytes,
+                "max_queues": self.max_queues,
             }
         )
 
@@ -179,7 +181,7 @@ def _check(key: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, got {value!r}")
         return value
-    if key in ("bounce_transfers", "max_line_bytes"):
+    if key in ("bounce_transfers", "max_line_bytes", "max_queues"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}")
         return value

@@ -43,6 +43,8 @@ pub struct Config {
     pub queue_moh_class: FxHashMap<String, String>,
     /// Longest accepted line in bytes; longer lines are rejected as `line_too_long`.
     pub max_line_bytes: usize,
+    /// Most queues tracked; events naming more are rejected as `too_many_queues`.
+    pub max_queues: usize,
     /// Value of the `site` label on every exported series; empty for none.
     pub site: String,
 }
@@ -67,6 +69,7 @@ impl Default for Config {
             moh_track_seconds: FxHashMap::default(),
             queue_moh_class: FxHashMap::default(),
             max_line_bytes: 64 * 1024,
+            max_queues: 10_000,
             site: String::new(),
         }
     }
@@ -121,6 +124,9 @@ impl Config {
                 "timezone: unknown time zone {:?} (use an IANA name such as \"Europe/Madrid\")",
                 self.timezone
             ));
+        }
+        if self.max_queues < 1 {
+            return Err("max_queues must be at least 1".to_string());
         }
         if self.max_line_bytes < 64 {
             return Err("max_line_bytes must be at least 64".to_string());

@@ -322,6 +322,15 @@ struct Book {
     wait_bounds: Vec<f64>,
 }
 
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    Used,
+    /// About a call that is not in that queue (never entered, or already closed).
+    Ignored,
+    Rejected(RejectReason),
+}
+
 /// What a handler asks the engine to do with the call afterwards.
 enum After {
     Keep,
@@ -510,26 +519,29 @@ impl Engine {
         parsed: Parsed<'_>,
     ) {
         match parsed {
-            Parsed::Event(e) => {
-                src.ingested += 1;
-                src.last_event_ts = Some(src.last_event_ts.map_or(e.ts, |t| t.max(e.ts)));
-                if !Self::apply(book, calls, &e) {
-                    src.ignored += 1;
+            Parsed::Event(e) => match Self::apply(book, calls, &e) {
+                Applied::Rejected(r) => src.rejected[r.index()] += 1,
+                applied => {
+                    src.ingested += 1;
+                    src.last_event_ts = Some(src.last_event_ts.map_or(e.ts, |t| t.max(e.ts)));
+                    if applied == Applied::Ignored {
+                        src.ignored += 1;
+                    }
                 }
-            }
+            },
             Parsed::Blank => {}
             Parsed::Unknown => src.unknown += 1,
             Parsed::Rejected(r) => src.rejected[r.index()] += 1,
         }
     }
 
-    /// Applies one event; false when it concerned no call in a queue and was ignored.
-    fn apply(book: &mut Book, calls: &mut CallTable, e: &Event<'_>) -> bool {
+    /// Applies one event.
+    fn apply(book: &mut Book, calls: &mut CallTable, e: &Event<'_>) -> Applied {
         if e.ts > book.now {
             book.advance(calls, e.ts);
         }
         if e.kind == Kind::Other {
-            return true;
+            return Applied::Used;
         }
         let key = CallKey::new(e.call);
         let mut found = calls.find(&key);
@@ -547,7 +559,9 @@ impl Engine {
             }
         }
         if e.kind == Kind::Enter {
-            let q = book.queue_id(e.queue);
+            let Some(q) = book.queue_id(e.queue) else {
+                return Applied::Rejected(RejectReason::TooManyQueues);
+            };
             match found.and_then(|id| Some((id, calls.get_mut(id)?))) {
                 Some((id, call)) => book.enter(call, id, q, e.ts),
                 None => {
@@ -574,16 +588,16 @@ impl Engine {
                     }
                 }
             }
-            return true;
+            return Applied::Used;
         }
         let Some(&q) = book.queue_ids.get(e.queue) else {
-            return false;
+            return Applied::Ignored;
         };
         let Some((id, call)) = found.and_then(|id| Some((id, calls.get_mut(id)?))) else {
-            return false;
+            return Applied::Ignored;
         };
         if call.queue != q {
-            return false;
+            return Applied::Ignored;
         }
         let after = match (e.kind, call.state) {
             (Kind::Answer, CallState::Waiting) => book.answer(call, e.ts, e.agent),
@@ -597,14 +611,14 @@ impl Engine {
             }
             (Kind::TalkEnd, CallState::Talking) => book.talk_end(call, e.ts),
             (Kind::Transfer, _) => book.transfer(call, e.ts),
-            _ => return false,
+            _ => return Applied::Ignored,
         };
         if let After::Finish = after {
             if let Some(call) = calls.remove(id) {
                 book.finish(call);
             }
         }
-        true
+        Applied::Used
     }
 
     /// Live mode: moves "now" to the wall clock when it is newer than the last event (SPEC §1), closing
@@ -828,9 +842,12 @@ fn quantiles(acc: &Accumulator) -> [Option<f64>; 3] {
 }
 
 impl Book {
-    fn queue_id(&mut self, raw: &[u8]) -> u32 {
+    fn queue_id(&mut self, raw: &[u8]) -> Option<u32> {
         if let Some(&id) = self.queue_ids.get(raw) {
-            return id;
+            return Some(id);
+        }
+        if self.queues.len() >= self.cfg.max_queues {
+            return None;
         }
         let name = String::from_utf8_lossy(raw);
         let name = name.as_ref();
@@ -863,7 +880,7 @@ impl Book {
             moh: PromHistogram::new(MOH_BUCKETS.len()),
         });
         self.queue_ids.insert(raw.into(), id);
-        id
+        Some(id)
     }
 
     fn dept(&self, q: u32) -> u32 {

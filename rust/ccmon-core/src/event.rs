@@ -46,16 +46,19 @@ pub enum RejectReason {
     LineTooLong,
     NulByte,
     MissingField,
+    /// A queue name beyond `max_queues`: a corrupted log must not grow per-queue state without bound.
+    TooManyQueues,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 7] = [
         RejectReason::TooFewFields,
         RejectReason::BadTimestamp,
         RejectReason::InvalidUtf8,
         RejectReason::LineTooLong,
         RejectReason::NulByte,
         RejectReason::MissingField,
+        RejectReason::TooManyQueues,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl RejectReason {
             RejectReason::LineTooLong => "line_too_long",
             RejectReason::NulByte => "nul_byte",
             RejectReason::MissingField => "missing_field",
+            RejectReason::TooManyQueues => "too_many_queues",
         }
     }
 

@@ -95,6 +95,25 @@ fn a_wait_longer_than_max_wait_is_lost() {
     assert_eq!(q.counters.wait_max, None); // lost entries are not closed
 }
 
+#[test]
+fn queues_beyond_max_queues_are_rejected_and_counted() {
+    let mut e = Engine::new(Config {
+        max_queues: 2,
+        ..Config::default()
+    })
+    .unwrap();
+    let log = "1|c1|a|NONE|ENTERQUEUE||1\n2|c2|b|NONE|ENTERQUEUE||2\n3|c3|c|NONE|ENTERQUEUE||3\n\
+               4|c4|a|NONE|ENTERQUEUE||4\n";
+    e.feed("t", Format::QueueLog, log.as_bytes());
+    let names: Vec<String> = stats(&e, "all").into_iter().map(|r| r.queue).collect();
+    assert_eq!(names, ["a", "b"]);
+    let s = &e.sources()[0];
+    assert_eq!((s.ingested, s.rejected_total()), (3, 1));
+    let mut out = String::new();
+    e.render_prometheus(&mut out);
+    assert!(out.contains("ccmon_events_rejected_total{source=\"t\",reason=\"too_many_queues\"} 1"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
