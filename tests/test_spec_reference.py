@@ -1105,3 +1105,21 @@ def test_mismatches_helper_catches_differences() -> None:
     assert mismatches([row], [row | {"wait_p50_seconds": 10.4}], True)
     assert mismatches([row], [row | {"offered": 1}], True)
     assert mismatches([row], [row | {"asa_seconds": None}], True)
+
+
+def test_calls_over_moh_alert_plays_are_flagged_live() -> None:
+    # SPEC §5: 19 minutes of a 30-second song is 38 plays; calls over moh_alert_plays are listed live.
+    cfg = {"queue_moh_class": {"sales": "default"}, "moh_alert_plays": 10}
+    m = ccmon.Monitor(cfg)
+    m.feed(
+        b"1000|c1|sales|NONE|ENTERQUEUE||600\n1000|c2|sales|NONE|ENTERQUEUE||601\n1290|c2|sales|NONE|ABANDON|1|1|290\n"
+    )
+    m.advance_clock(1000 + 19 * 60)
+    calls = {r["call"]: r for r in m.calls().to_dicts()}
+    assert set(calls) == {"c1"}
+    assert calls["c1"]["plays"] == pytest.approx(38.0)
+    assert calls["c1"]["flags"] == "moh_over_limit"
+    m2 = ccmon.Monitor(cfg)
+    m2.feed(b"1000|c1|sales|NONE|ENTERQUEUE||600\n")
+    m2.advance_clock(1000 + 300)  # 10 plays: not over the limit
+    assert m2.calls()["flags"].to_list() == [""]

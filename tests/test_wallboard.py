@@ -226,9 +226,10 @@ def test_render_survives_missing_columns_nan_and_empty_frames() -> None:
 def test_callers_who_need_you_now() -> None:
     frame = calls(
         call("c-flagged", state="talking", flags="loop,pingpong", wait_seconds=12.0),
-        call("c-music", plays=12.5),
+        # The engine flags a call over the configured hold-music limit; plays alone decide nothing here.
+        call("c-music", plays=12.5, flags="moh_over_limit"),
         call("c-long", wait_seconds=301.0),
-        call("c-fine", plays=10.0, wait_seconds=300.0),
+        call("c-fine", plays=12.0, wait_seconds=300.0),
     )
     out = text(render(BUSY, SITE, frame, NOW))
     assert "Callers who need you now (3)" in out

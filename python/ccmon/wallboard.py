@@ -55,7 +55,6 @@ WAIT_BAD: Final = 180.0
 ASA_WARN: Final = 20.0
 ASA_BAD: Final = 60.0
 # A caller is listed under "callers who need you now" past these, or with any journey flag.
-ALERT_PLAYS: Final = 10.0
 ALERT_WAIT: Final = 300.0
 ALERT_ROWS: Final = 10
 # Narrower than this, the per-queue table drops its free-text "Journeys" column ...
@@ -367,14 +366,16 @@ def _journey_notes(r: Row) -> str:
 
 
 # A repeat caller, or one misrouted before, is worth knowing but not a reason to step in now.
-URGENT_FLAGS = frozenset({"loop", "pingpong", "bounced", "escalation_fake", "escalation_unanswered"})
+URGENT_FLAGS = frozenset(
+    {"loop", "pingpong", "bounced", "escalation_fake", "escalation_unanswered", "moh_over_limit"}
+)
 
 
 def _needs_help(c: Row) -> bool:
     flags = {f.strip() for f in str(c.get("flags") or "").split(",")}
-    return (
-        bool(flags & URGENT_FLAGS) or _num(c, "plays") > ALERT_PLAYS or _num(c, "wait_seconds") > ALERT_WAIT
-    )
+    # The engine flags calls over the configured hold-music limit (moh_over_limit); the wallboard only adds
+    # its own "long wait" threshold.
+    return bool(flags & URGENT_FLAGS) or _num(c, "wait_seconds") > ALERT_WAIT
 
 
 def _callers_table(urgent: list[dict[str, Any]], compact: bool = False) -> RenderableType:
@@ -409,7 +410,7 @@ def _callers_table(urgent: list[dict[str, Any]], compact: bool = False) -> Rende
             _cell(_duration(wait), _wait_style(wait)),
             _cell(str(_count(c, "entries")), ""),
             _cell(str(_count(c, "transfers")), "yellow" if _count(c, "transfers") else ""),
-            _cell(f"{plays:.1f}", "bold red" if plays > ALERT_PLAYS else ""),
+            _cell(f"{plays:.1f}", "bold red" if "moh_over_limit" in str(c.get("flags") or "") else ""),
             Text(_why(c, wait, plays), style="yellow"),
         )
     return table
@@ -417,8 +418,8 @@ def _callers_table(urgent: list[dict[str, Any]], compact: bool = False) -> Rende
 
 def _why(c: Row, wait: float, plays: float) -> str:
     reasons = [f.strip() for f in str(c.get("flags") or "").split(",") if f.strip()]
-    if plays > ALERT_PLAYS:
-        reasons.append(f"hold music ×{plays:.0f}")
+    if "moh_over_limit" in reasons:
+        reasons[reasons.index("moh_over_limit")] = f"hold music ×{plays:.0f}"
     if wait > ALERT_WAIT:
         reasons.append("long wait")
     return ", ".join(reasons)

@@ -752,7 +752,18 @@ impl Engine {
                     transfers: u32::from(c.transfers),
                     plays: book.plays_now(c),
                     moh_seconds: f64::from(c.moh_seconds) + book.live_moh(c),
-                    flags: flags::describe(c.flags),
+                    flags: {
+                        // SPEC §5: calls over moh_alert_plays are listed live; the flag says so.
+                        let mut f = flags::describe(c.flags);
+                        if book.plays_now(c) > book.cfg.moh_alert_plays {
+                            f.push_str(if f.is_empty() {
+                                "moh_over_limit"
+                            } else {
+                                ",moh_over_limit"
+                            });
+                        }
+                        f
+                    },
                     journey: c
                         .journey
                         .iter()
