@@ -154,3 +154,26 @@ def test_demo_feeds_the_simulator_live_and_serves_metrics(tmp_path: Path) -> Non
         out, _ = proc.communicate(timeout=10)
     # Not a terminal: a one-line summary instead of the wallboard.
     assert "ccmon demo: serving" in out
+
+
+def test_run_reads_rotated_logs_first_so_calls_from_before_the_rotation_are_known(tmp_path: Path) -> None:
+    now = int(time.time())
+    old = tmp_path / "queue_log.1"
+    old.write_text(f"{now - 60}|c1|sales|NONE|ENTERQUEUE||600\n")
+    live = tmp_path / "queue_log"
+    live.write_text(f"{now - 20}|c1|sales|Agent/7|CONNECT|40|x|1\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccmon", "run", "--queue-log", str(live), "--rotated", str(old),
+         "--listen", f"127.0.0.1:{port}", "--duration", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: get(f"{base}/healthz")[0] == 200)
+        rows = json.loads(get(f"{base}/api/v1/queues")[1])["queues"]
+        # Without the rotated file the CONNECT would be an event for an unknown call, ignored.
+        assert (rows[0]["offered"], rows[0]["answered"], rows[0]["asa_seconds"]) == (1, 1, 40.0)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

@@ -184,12 +184,25 @@ def run(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: run until killed).")
     ] = None,
+    rotated: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rotated",
+            help="Older, already rotated logs (e.g. queue_log.1) to read first, oldest first, so a restart "
+            "also rebuilds what they hold. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Follow a live queue_log and serve /metrics, /healthz and the JSON API."""
     from ccmon.sources.file import FileFollower
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     monitor = _monitor(config)
+    try:
+        for old in rotated or []:
+            monitor.feed_file(old, "queue_log", "queue_log")
+    except OSError as e:
+        raise _fail(str(e)) from None
     follower = FileFollower(queue_log, monitor, from_end=from_end)
     server, stop = _serve(monitor, [follower], listen, duration)
     logging.getLogger("ccmon").info(
