@@ -9,6 +9,13 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+/// One snapshot column: `name` -> the list of `f(row)` over `rows`, set in the dict `d`.
+macro_rules! col {
+    ($d:ident, $rows:ident, $name:literal, $f:expr) => {
+        $d.set_item($name, $rows.iter().map($f).collect::<Vec<_>>())?;
+    };
+}
+
 fn value_error(msg: String) -> PyErr {
     PyValueError::new_err(msg)
 }
@@ -118,25 +125,20 @@ impl Engine {
     fn calls<'py>(&self, py: Python<'py>, show_callers: bool) -> PyResult<Bound<'py, PyDict>> {
         let rows = self.inner.calls(show_callers);
         let d = PyDict::new(py);
-        macro_rules! col {
-            ($name:literal, $f:expr) => {
-                d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
-            };
-        }
-        col!("call", |r| r.call.as_str());
-        col!("queue", |r| r.queue.as_str());
-        col!("state", |r| r.state);
-        col!("entered_at", |r| r.entered_at);
-        col!("wait_seconds", |r| r.wait_seconds);
-        col!("on_line_seconds", |r| r.on_line_seconds);
-        col!("entries", |r| r.entries);
-        col!("transfers", |r| r.transfers);
-        col!("plays", |r| r.plays);
-        col!("moh_seconds", |r| r.moh_seconds);
-        col!("flags", |r| r.flags.as_str());
-        col!("journey", |r| r.journey.as_str());
+        col!(d, rows, "call", |r| r.call.as_str());
+        col!(d, rows, "queue", |r| r.queue.as_str());
+        col!(d, rows, "state", |r| r.state);
+        col!(d, rows, "entered_at", |r| r.entered_at);
+        col!(d, rows, "wait_seconds", |r| r.wait_seconds);
+        col!(d, rows, "on_line_seconds", |r| r.on_line_seconds);
+        col!(d, rows, "entries", |r| r.entries);
+        col!(d, rows, "transfers", |r| r.transfers);
+        col!(d, rows, "plays", |r| r.plays);
+        col!(d, rows, "moh_seconds", |r| r.moh_seconds);
+        col!(d, rows, "flags", |r| r.flags.as_str());
+        col!(d, rows, "journey", |r| r.journey.as_str());
         if show_callers {
-            col!("caller", |r| r.caller.as_deref());
+            col!(d, rows, "caller", |r| r.caller.as_deref());
         }
         Ok(d)
     }
@@ -145,21 +147,16 @@ impl Engine {
     fn journeys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let rows = self.inner.journeys();
         let d = PyDict::new(py);
-        macro_rules! col {
-            ($name:literal, $f:expr) => {
-                d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
-            };
-        }
-        col!("call", |r| r.call.as_str());
-        col!("step", |r| r.step);
-        col!("queue", |r| r.queue.as_str());
-        col!("department", |r| r.department.as_str());
-        col!("entered_at", |r| r.entered_at);
-        col!("outcome", |r| r.outcome);
-        col!("wait_seconds", |r| r.wait_seconds);
-        col!("talk_seconds", |r| r.talk_seconds);
-        col!("finished", |r| r.finished);
-        col!("flags", |r| r.flags.as_str());
+        col!(d, rows, "call", |r| r.call.as_str());
+        col!(d, rows, "step", |r| r.step);
+        col!(d, rows, "queue", |r| r.queue.as_str());
+        col!(d, rows, "department", |r| r.department.as_str());
+        col!(d, rows, "entered_at", |r| r.entered_at);
+        col!(d, rows, "outcome", |r| r.outcome);
+        col!(d, rows, "wait_seconds", |r| r.wait_seconds);
+        col!(d, rows, "talk_seconds", |r| r.talk_seconds);
+        col!(d, rows, "finished", |r| r.finished);
+        col!(d, rows, "flags", |r| r.flags.as_str());
         Ok(d)
     }
 
@@ -205,44 +202,46 @@ fn stats_columns<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("queue", py.None())?;
-    macro_rules! col {
-        ($name:literal, $f:expr) => {
-            d.set_item($name, rows.iter().map($f).collect::<Vec<_>>())?;
-        };
-    }
-    col!("offered", |r| r.counters.offered);
-    col!("answered", |r| r.counters.answered);
-    col!("abandoned", |r| r.counters.abandoned);
-    col!("short_abandoned", |r| r.counters.short_abandoned);
-    col!("timed_out", |r| r.counters.timed_out);
-    col!("exited_key", |r| r.counters.exited_key);
-    col!("exited_empty", |r| r.counters.exited_empty);
-    col!("lost", |r| r.counters.lost);
-    col!("answered_within_sl", |r| r.counters.answered_within_sl);
-    col!("abandoned_within_sl", |r| r.counters.abandoned_within_sl);
-    col!("service_level", |r| r.service_level);
-    col!("abandon_rate", |r| r.abandon_rate);
-    col!("asa_seconds", |r| r.asa_seconds);
-    col!("wait_p50_seconds", |r| r.wait_p50_seconds);
-    col!("wait_p90_seconds", |r| r.wait_p90_seconds);
-    col!("wait_p99_seconds", |r| r.wait_p99_seconds);
-    col!("wait_max_seconds", |r| r.counters.wait_max);
-    col!("waiting_now", |r| r.waiting_now);
-    col!("longest_wait_now_seconds", |r| r.longest_wait_now_seconds);
-    col!("talk_seconds_mean", |r| r.talk_seconds_mean);
-    col!("transfers_out", |r| r.counters.transfers_out);
-    col!("loop_entries", |r| r.counters.loop_entries);
-    col!("repeat_calls", |r| r.counters.repeat_calls);
-    col!("pingpong_entries", |r| r.counters.pingpong_entries);
-    col!("bounced_calls", |r| r.counters.bounced_calls);
-    col!("escalations", |r| r.counters.escalations);
-    col!("escalations_fake", |r| r.counters.escalations_fake);
-    col!("escalations_unanswered", |r| r
+    col!(d, rows, "offered", |r| r.counters.offered);
+    col!(d, rows, "answered", |r| r.counters.answered);
+    col!(d, rows, "abandoned", |r| r.counters.abandoned);
+    col!(d, rows, "short_abandoned", |r| r.counters.short_abandoned);
+    col!(d, rows, "timed_out", |r| r.counters.timed_out);
+    col!(d, rows, "exited_key", |r| r.counters.exited_key);
+    col!(d, rows, "exited_empty", |r| r.counters.exited_empty);
+    col!(d, rows, "lost", |r| r.counters.lost);
+    col!(d, rows, "answered_within_sl", |r| r
+        .counters
+        .answered_within_sl);
+    col!(d, rows, "abandoned_within_sl", |r| r
+        .counters
+        .abandoned_within_sl);
+    col!(d, rows, "service_level", |r| r.service_level);
+    col!(d, rows, "abandon_rate", |r| r.abandon_rate);
+    col!(d, rows, "asa_seconds", |r| r.asa_seconds);
+    col!(d, rows, "wait_p50_seconds", |r| r.wait_p50_seconds);
+    col!(d, rows, "wait_p90_seconds", |r| r.wait_p90_seconds);
+    col!(d, rows, "wait_p99_seconds", |r| r.wait_p99_seconds);
+    col!(d, rows, "wait_max_seconds", |r| r.counters.wait_max);
+    col!(d, rows, "waiting_now", |r| r.waiting_now);
+    col!(d, rows, "longest_wait_now_seconds", |r| r
+        .longest_wait_now_seconds);
+    col!(d, rows, "talk_seconds_mean", |r| r.talk_seconds_mean);
+    col!(d, rows, "transfers_out", |r| r.counters.transfers_out);
+    col!(d, rows, "loop_entries", |r| r.counters.loop_entries);
+    col!(d, rows, "repeat_calls", |r| r.counters.repeat_calls);
+    col!(d, rows, "pingpong_entries", |r| r.counters.pingpong_entries);
+    col!(d, rows, "bounced_calls", |r| r.counters.bounced_calls);
+    col!(d, rows, "escalations", |r| r.counters.escalations);
+    col!(d, rows, "escalations_fake", |r| r.counters.escalations_fake);
+    col!(d, rows, "escalations_unanswered", |r| r
         .counters
         .escalations_unanswered);
-    col!("misroutes", |r| r.counters.misroutes);
-    col!("moh_seconds_total", |r| r.counters.moh_seconds_total);
-    col!("moh_plays_max", |r| r.counters.moh_plays_max);
+    col!(d, rows, "misroutes", |r| r.counters.misroutes);
+    col!(d, rows, "moh_seconds_total", |r| r
+        .counters
+        .moh_seconds_total);
+    col!(d, rows, "moh_plays_max", |r| r.counters.moh_plays_max);
     Ok(d)
 }
 
