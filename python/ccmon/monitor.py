@@ -20,9 +20,6 @@ import polars as pl
 from ccmon import _core
 from ccmon.config import Config
 
-# "auto" reads the formats ccmon knows; queue_log is the only one so far, so it is queue_log.
-FORMATS = ("auto", "queue_log")
-
 QUEUE_SCHEMA: dict[str, Any] = {
     "queue": pl.String,
     **{
@@ -124,6 +121,7 @@ class Monitor:
 
     def feed_file(self, path: str | os.PathLike[str], format: str = "auto", source: str | None = None) -> int:
         """Reads a whole recorded file (in Rust, without the GIL); returns the bytes read."""
+        # "auto" reads the formats ccmon knows; queue_log is the only one so far, and names the source.
         fmt = "queue_log" if format == "auto" else format
         with self._lock:
             return int(self._engine.feed_file(os.fspath(path), fmt, source or fmt))

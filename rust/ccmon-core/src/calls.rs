@@ -111,7 +111,7 @@ pub(crate) struct CallTable {
 }
 
 impl CallTable {
-    fn slot(&self, id: CallId) -> Option<&Call> {
+    pub(crate) fn get(&self, id: CallId) -> Option<&Call> {
         let id = id as usize;
         self.chunks
             .get(id / CHUNK)
@@ -125,10 +125,6 @@ impl CallTable {
             .get_mut(id / CHUNK)
             .and_then(|c| c.get_mut(id % CHUNK))
             .and_then(Option::as_mut)
-    }
-
-    pub(crate) fn get(&self, id: CallId) -> Option<&Call> {
-        self.slot(id)
     }
 
     pub(crate) fn find(&self, key: &CallKey) -> Option<CallId> {

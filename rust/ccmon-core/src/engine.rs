@@ -736,6 +736,7 @@ impl Engine {
             .calls
             .iter()
             .map(|c| {
+                let plays = book.plays_now(c);
                 let (state, wait) = match c.state {
                     CallState::Waiting => ("waiting", now - c.enter_ts),
                     CallState::Talking => ("talking", c.answer_ts - c.enter_ts),
@@ -750,12 +751,12 @@ impl Engine {
                     on_line_seconds: (now - c.start_ts).max(0.0),
                     entries: c.journey.len() as u32,
                     transfers: u32::from(c.transfers),
-                    plays: book.plays_now(c),
+                    plays,
                     moh_seconds: f64::from(c.moh_seconds) + book.live_moh(c),
                     flags: {
                         // SPEC §5: calls over moh_alert_plays are listed live; the flag says so.
                         let mut f = flags::describe(c.flags);
-                        if book.plays_now(c) > book.cfg.moh_alert_plays {
+                        if plays > book.cfg.moh_alert_plays {
                             f.push_str(if f.is_empty() {
                                 "moh_over_limit"
                             } else {
