@@ -15,49 +15,16 @@ import pytest
 from rich.console import Console
 
 from ccmon import wallboard
+from ccmon.monitor import QUEUE_SCHEMA
 from ccmon.simulator import DEMO_CONFIG, generate
 from ccmon.wallboard import render, run_live, summary_line
 
 NOW = 1_699_963_385.0
 
-COUNTS = (
-    "offered",
-    "answered",
-    "abandoned",
-    "short_abandoned",
-    "timed_out",
-    "exited_key",
-    "exited_empty",
-    "lost",
-    "answered_within_sl",
-    "abandoned_within_sl",
-    "waiting_now",
-    "transfers_out",
-    "loop_entries",
-    "repeat_calls",
-    "pingpong_entries",
-    "bounced_calls",
-    "escalations",
-    "escalations_fake",
-    "escalations_unanswered",
-    "misroutes",
-)
-FIGURES = (
-    "service_level",
-    "abandon_rate",
-    "asa_seconds",
-    "wait_p50_seconds",
-    "wait_p90_seconds",
-    "wait_p99_seconds",
-    "wait_max_seconds",
-    "longest_wait_now_seconds",
-    "talk_seconds_mean",
-    "moh_seconds_total",
-    "moh_plays_max",
-)
-SCHEMA: dict[str, Any] = (
-    {"queue": pl.String} | dict.fromkeys(COUNTS, pl.UInt64) | dict.fromkeys(FIGURES, pl.Float64)
-)
+# Frames shaped exactly like Monitor.queues() / Monitor.totals() return them.
+SCHEMA: dict[str, Any] = QUEUE_SCHEMA
+COUNTS = tuple(name for name, dtype in SCHEMA.items() if dtype == pl.UInt64)
+FIGURES = tuple(name for name, dtype in SCHEMA.items() if dtype == pl.Float64)
 CALL_SCHEMA: dict[str, Any] = {
     "call": pl.String,
     "queue": pl.String,
