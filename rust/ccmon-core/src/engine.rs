@@ -453,14 +453,8 @@ impl Engine {
             }
         }
         let mut scanned = queue_log::Scan::default();
-        let plain_buffer = queue_log::is_plain(rest);
-        loop {
-            queue_log::scan_line(rest, &mut scanned);
-            if !scanned.newline {
-                break;
-            }
-            let line = &rest[..scanned.end];
-            scanned.plain = plain_buffer || queue_log::is_plain(line);
+        let mut lines = queue_log::Lines::new(rest);
+        while let Some(line) = lines.next_line(&mut scanned) {
             if line.len() > max {
                 src.rejected[RejectReason::LineTooLong.index()] += 1;
             } else {
@@ -469,9 +463,8 @@ impl Engine {
                 };
                 Self::count_and_apply(&mut self.book, &mut self.calls, src, parsed);
             }
-            rest = &rest[scanned.end + 1..];
         }
-        Self::buffer_partial(src, rest, max);
+        Self::buffer_partial(src, lines.rest(), max);
     }
 
     fn buffer_partial(src: &mut SourceStats, tail: &[u8], max: usize) {
@@ -590,13 +583,12 @@ impl Engine {
             }
             return Applied::Used;
         }
-        let Some(&q) = book.queue_ids.get(e.queue) else {
-            return Applied::Ignored;
-        };
         let Some((id, call)) = found.and_then(|id| Some((id, calls.get_mut(id)?))) else {
             return Applied::Ignored;
         };
-        if call.queue != q {
+        // An event about another queue than the one the call is in. Names are valid UTF-8 (the parser
+        // rejects the rest), so the stored name is the raw one: one compare instead of a name lookup.
+        if book.queues[call.queue as usize].name.as_bytes() != e.queue {
             return Applied::Ignored;
         }
         let after = match (e.kind, call.state) {

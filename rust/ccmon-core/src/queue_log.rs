@@ -12,40 +12,35 @@ use crate::event::{Event, Kind, Parsed, RejectReason};
 /// ```
 pub fn parse_line(line: &[u8]) -> Parsed<'_> {
     let mut scanned = Scan::default();
-    scan_line(line, &mut scanned);
-    let line = &line[..scanned.end.min(line.len())];
-    scanned.plain = is_plain(line);
+    let line = Lines::new(line).next_line(&mut scanned).unwrap_or(line);
     parse_scanned(line, &scanned)
 }
 
-/// Plain ASCII without NUL: such a line needs no UTF-8 or NUL check. Callers test whole buffers at once
-/// (two SIMD passes) and only the lines of a buffer that fails.
-pub fn is_plain(bytes: &[u8]) -> bool {
-    bytes.is_ascii() && memchr::memchr(0, bytes).is_none()
-}
-
-/// What one pass over a line found: where it ends and its first eight '|'; `plain` is set by the caller.
+/// What [`Lines::next_line`] found in a line: where it ends, its first eight '|', and whether it is plain ASCII
+/// without NUL (such a line needs no UTF-8 or NUL check).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Scan {
     /// Offset of the line's '\n', or the buffer's length when it has none (`newline` false).
     pub end: usize,
     pub newline: bool,
-    pub bars: [usize; 8],
+    /// Offsets of the first `bar_count` (at most [`MAX_BARS`]) '|'.
+    pub bars: [usize; MAX_BARS],
     pub bar_count: usize,
     pub plain: bool,
 }
 
-/// Parses a line already scanned by [`scan_line`] (`line` excludes the newline).
+/// Fields past the eighth '|' are never read (the caller number of ENTERQUEUE is the seventh field).
+pub const MAX_BARS: usize = 8;
+
+/// Parses a line already scanned by [`Lines::next_line`] (`line` excludes the newline).
 pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
     let line = match line.last() {
         Some(b'\r') => &line[..line.len() - 1],
         _ => line,
     };
     let n = scanned.bar_count;
-    let mut bars = scanned.bars;
-    for b in bars.iter_mut().skip(n) {
-        *b = line.len();
-    }
+    let mut bars = [line.len(); MAX_BARS];
+    bars[..n].copy_from_slice(&scanned.bars[..n]);
     if !scanned.plain {
         if memchr::memchr(0, line).is_some() {
             return Parsed::Rejected(RejectReason::NulByte);
@@ -62,46 +57,15 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
     }
     let field = |i: usize| -> &[u8] {
         let start = if i == 0 { 0 } else { bars[i - 1] + 1 };
-        let end = if i < bars.len() { bars[i] } else { line.len() };
+        let end = if i < MAX_BARS { bars[i] } else { line.len() };
         line.get(start..end.max(start)).unwrap_or(&[])
     };
     let Some(ts) = parse_timestamp(field(0)) else {
         return Parsed::Rejected(RejectReason::BadTimestamp);
     };
     let (call, queue, agent, name) = (field(1), field(2), field(3), field(4));
-    let kind = match name {
-        b"ENTERQUEUE" => Kind::Enter,
-        b"CONNECT" => Kind::Answer,
-        b"ABANDON" => Kind::Abandon,
-        b"EXITWITHTIMEOUT" => Kind::Timeout,
-        b"EXITWITHKEY" => Kind::ExitKey,
-        b"EXITEMPTY" => Kind::ExitEmpty,
-        b"COMPLETECALLER" | b"COMPLETEAGENT" => Kind::TalkEnd,
-        b"TRANSFER" | b"BLINDTRANSFER" | b"ATTENDEDTRANSFER" => Kind::Transfer,
-        b"RINGNOANSWER"
-        | b"RINGCANCELED"
-        | b"AGENTDUMP"
-        | b"AGENTLOGIN"
-        | b"AGENTLOGOFF"
-        | b"AGENTCALLBACKLOGIN"
-        | b"AGENTCALLBACKLOGOFF"
-        | b"ADDMEMBER"
-        | b"REMOVEMEMBER"
-        | b"PAUSE"
-        | b"UNPAUSE"
-        | b"PAUSEALL"
-        | b"UNPAUSEALL"
-        | b"PENALTY"
-        | b"QUEUESTART"
-        | b"CONFIGRELOAD"
-        | b"DID"
-        | b"INFO"
-        | b"SYSCOMPAT"
-        | b"QUEUEEND"
-        | b"UPDATEFIELD"
-        | b"CALLSTATUS"
-        | b"RINGING" => Kind::Other,
-        _ => return Parsed::Unknown,
+    let Some(kind) = event_kind(name) else {
+        return Parsed::Unknown;
     };
     if kind != Kind::Other
         && (call.is_empty() || call == b"NONE" || queue.is_empty() || queue == b"NONE")
@@ -119,55 +83,238 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
     })
 }
 
-/// Scans `buf` from its start up to the first '\n', eight bytes at a time: one pass finds the line's end and its
-/// field boundaries (fields are ~10 bytes long, too short for a SIMD search to pay for its set-up on each one).
-pub fn scan_line(buf: &[u8], out: &mut Scan) {
-    const PIPES: u64 = 0x7c7c_7c7c_7c7c_7c7c;
-    const NEWLINES: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+/// The event names ccmon knows, and what each means to the engine (SPEC §7).
+const EVENT_NAMES: [(&[u8], Kind); 34] = [
+    (b"ENTERQUEUE", Kind::Enter),
+    (b"CONNECT", Kind::Answer),
+    (b"ABANDON", Kind::Abandon),
+    (b"EXITWITHTIMEOUT", Kind::Timeout),
+    (b"EXITWITHKEY", Kind::ExitKey),
+    (b"EXITEMPTY", Kind::ExitEmpty),
+    (b"COMPLETECALLER", Kind::TalkEnd),
+    (b"COMPLETEAGENT", Kind::TalkEnd),
+    (b"TRANSFER", Kind::Transfer),
+    (b"BLINDTRANSFER", Kind::Transfer),
+    (b"ATTENDEDTRANSFER", Kind::Transfer),
+    (b"RINGNOANSWER", Kind::Other),
+    (b"RINGCANCELED", Kind::Other),
+    (b"AGENTDUMP", Kind::Other),
+    (b"AGENTLOGIN", Kind::Other),
+    (b"AGENTLOGOFF", Kind::Other),
+    (b"AGENTCALLBACKLOGIN", Kind::Other),
+    (b"AGENTCALLBACKLOGOFF", Kind::Other),
+    (b"ADDMEMBER", Kind::Other),
+    (b"REMOVEMEMBER", Kind::Other),
+    (b"PAUSE", Kind::Other),
+    (b"UNPAUSE", Kind::Other),
+    (b"PAUSEALL", Kind::Other),
+    (b"UNPAUSEALL", Kind::Other),
+    (b"PENALTY", Kind::Other),
+    (b"QUEUESTART", Kind::Other),
+    (b"CONFIGRELOAD", Kind::Other),
+    (b"DID", Kind::Other),
+    (b"INFO", Kind::Other),
+    (b"SYSCOMPAT", Kind::Other),
+    (b"QUEUEEND", Kind::Other),
+    (b"UPDATEFIELD", Kind::Other),
+    (b"CALLSTATUS", Kind::Other),
+    (b"RINGING", Kind::Other),
+];
+
+/// A name of up to 16 bytes as one integer: the bytes, zero-padded (a name with a NUL never gets here: such
+/// lines are rejected first), plus its length in the top byte so a longer name can never collide.
+const fn name_key(name: &[u8]) -> u128 {
+    let mut w = [0u8; 16];
+    let mut i = 0;
+    while i < name.len() && i < 15 {
+        w[i] = name[i];
+        i += 1;
+    }
+    w[15] = name.len() as u8;
+    u128::from_le_bytes(w)
+}
+
+/// The engine's meaning of an event name; `None` for a name ccmon does not know.
+///
+/// The common names are matched as 16-byte integers (a handful of compares instead of string compares); the
+/// rest, and anything 15 bytes or longer, go through the full table.
+fn event_kind(name: &[u8]) -> Option<Kind> {
+    const ENTER: u128 = name_key(b"ENTERQUEUE");
+    const CONNECT: u128 = name_key(b"CONNECT");
+    const COMPLETECALLER: u128 = name_key(b"COMPLETECALLER");
+    const COMPLETEAGENT: u128 = name_key(b"COMPLETEAGENT");
+    const RINGNOANSWER: u128 = name_key(b"RINGNOANSWER");
+    const ABANDON: u128 = name_key(b"ABANDON");
+    if name.len() < 15 {
+        match name_key(name) {
+            ENTER => return Some(Kind::Enter),
+            CONNECT => return Some(Kind::Answer),
+            COMPLETECALLER | COMPLETEAGENT => return Some(Kind::TalkEnd),
+            RINGNOANSWER => return Some(Kind::Other),
+            ABANDON => return Some(Kind::Abandon),
+            _ => {}
+        }
+    }
+    EVENT_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, k)| *k)
+}
+
+/// Splits a buffer into lines and finds each line's first eight '|' in the same pass.
+///
+/// The buffer is classified 64 bytes at a time into three bit masks (where the '|' are, where the '\n' are, and
+/// where a byte is NUL or not ASCII): on x86-64 with SSE2 compares, elsewhere eight bytes per step. A line's fields then come from a few
+/// `trailing_zeros` on those masks instead of a look at every byte: this is the one pass over the input, so it
+/// sets the floor of ingest cost (see the README's performance section).
+pub struct Lines<'a> {
+    buf: &'a [u8],
+    /// Where the next line starts.
+    start: usize,
+    /// Offset of the block whose masks are cached (a multiple of 64), or `usize::MAX`.
+    block: usize,
+    pipes: u64,
+    newlines: u64,
+    odd: u64,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Lines {
+            buf,
+            start: 0,
+            block: usize::MAX,
+            pipes: 0,
+            newlines: 0,
+            odd: 0,
+        }
+    }
+
+    /// What follows the last complete line (a line still being written).
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+
+    /// Scans the next line into `out` (offsets relative to the line's start) and returns it without its
+    /// newline. With no newline left, scans what remains (`out.newline` false), returns `None` and stays put.
+    pub fn next_line(&mut self, out: &mut Scan) -> Option<&'a [u8]> {
+        let start = self.start;
+        let len = self.buf.len();
+        let mut off = start & !63;
+        let mut n = 0;
+        let mut odd = 0;
+        while off < len {
+            if self.block != off {
+                self.load(off);
+            }
+            let from = if off < start {
+                !0u64 << (start - off)
+            } else {
+                !0u64
+            };
+            let nl = self.newlines & from;
+            // The bytes of this line in this block: from its start, up to its newline.
+            let mine = if nl != 0 {
+                from & ((nl & nl.wrapping_neg()) - 1)
+            } else {
+                from
+            };
+            let mut pipes = self.pipes & mine;
+            odd |= self.odd & mine;
+            // `off - start` may be "negative" in the first block; the sum with a bit index past `start` is not.
+            let base = off.wrapping_sub(start);
+            while pipes != 0 && n < MAX_BARS {
+                out.bars[n] = base.wrapping_add(pipes.trailing_zeros() as usize);
+                n += 1;
+                pipes &= pipes - 1;
+            }
+            if nl != 0 {
+                let end = off + nl.trailing_zeros() as usize;
+                out.end = end - start;
+                out.newline = true;
+                out.bar_count = n;
+                out.plain = odd == 0;
+                self.start = end + 1;
+                return self.buf.get(start..end);
+            }
+            off += 64;
+        }
+        out.end = len.saturating_sub(start);
+        out.newline = false;
+        out.bar_count = n;
+        out.plain = odd == 0;
+        None
+    }
+
+    fn load(&mut self, off: usize) {
+        let mut padded = [0u8; 64];
+        let block = match self.buf.get(off..off + 64) {
+            Some(b) => b,
+            None => {
+                // The last, short block: its padding lies past the end, never inside a line.
+                let tail = self.buf.get(off..).unwrap_or(&[]);
+                padded[..tail.len()].copy_from_slice(tail);
+                &padded[..]
+            }
+        };
+        [self.pipes, self.newlines, self.odd] = block_masks(block);
+        self.block = off;
+    }
+}
+
+/// Bit i of each mask is set when byte i of `block` (64 bytes) is '|', is '\n', is NUL or not ASCII.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn block_masks(block: &[u8]) -> [u64; 3] {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+        zeroed_m128i,
+    };
+    let pipe = set_splat_i8_m128i(b'|' as i8);
+    let newline = set_splat_i8_m128i(b'\n' as i8);
+    let (chunks, _) = block.as_chunks::<16>();
+    let mut masks = [0u64; 3];
+    for (i, chunk) in chunks.iter().take(4).enumerate() {
+        let v = load_unaligned_m128i(chunk);
+        // movemask gives 16 bits in an i32; the cast keeps exactly those bits. On the raw bytes it gives
+        // their high bits: the bytes that are not ASCII.
+        let p = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, pipe)) as u16;
+        let n = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, newline)) as u16;
+        let o = (move_mask_i8_m128i(v)
+            | move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, zeroed_m128i()))) as u16;
+        for (m, bits) in masks.iter_mut().zip([p, n, o]) {
+            *m |= u64::from(bits) << (16 * i);
+        }
+    }
+    masks
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+fn block_masks(block: &[u8]) -> [u64; 3] {
+    block_masks_portable(block)
+}
+
+/// Portable fallback: eight bytes per step with the exact "which bytes are zero" bit trick.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+fn block_masks_portable(block: &[u8]) -> [u64; 3] {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    // Exact per-byte "is zero" mask (no false positives): the high bit of each zero byte.
+    const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero_bytes = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
-    let mut n = 0;
-    let mut base = 0;
-    let mut chunks = buf.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let x = u64::from_le_bytes(w);
-        let nl = zero_bytes(x ^ NEWLINES);
-        let mut pipes = zero_bytes(x ^ PIPES);
-        if nl != 0 {
-            // Bytes before the newline only.
-            pipes &= (nl & nl.wrapping_neg()) - 1;
-        }
-        while pipes != 0 && n < 8 {
-            out.bars[n] = base + (pipes.trailing_zeros() / 8) as usize;
-            n += 1;
-            pipes &= pipes - 1;
-        }
-        if nl != 0 {
-            out.end = base + (nl.trailing_zeros() / 8) as usize;
-            out.newline = true;
-            out.bar_count = n;
-            return;
-        }
-        base += 8;
-    }
-    for (i, &b) in chunks.remainder().iter().enumerate() {
-        if b == b'\n' {
-            out.end = base + i;
-            out.newline = true;
-            out.bar_count = n;
-            return;
-        }
-        if b == b'|' && n < 8 {
-            out.bars[n] = base + i;
-            n += 1;
+    // Gathers the high bit of each byte into the top byte: bit i of the result is byte i.
+    let gather = |m: u64| (m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+    let (chunks, _) = block.as_chunks::<8>();
+    let mut masks = [0u64; 3];
+    for (i, chunk) in chunks.iter().take(8).enumerate() {
+        let x = u64::from_le_bytes(*chunk);
+        let bits = [
+            zero_bytes(x ^ 0x7c7c_7c7c_7c7c_7c7c),
+            zero_bytes(x ^ 0x0a0a_0a0a_0a0a_0a0a),
+            (x & HIGH) | zero_bytes(x),
+        ];
+        for (m, b) in masks.iter_mut().zip(bits) {
+            *m |= gather(b) << (8 * i);
         }
     }
-    out.end = buf.len();
-    out.newline = false;
-    out.bar_count = n;
+    masks
 }
 
 /// Eight ASCII digits to their value in a few multiplications (the classic SWAR method); `None` when any of
@@ -190,6 +337,14 @@ fn eight_digits(bytes: &[u8]) -> Option<u64> {
 
 /// Epoch seconds, integer or fractional. Anything else (empty, signs, exponents, NaN, absurd years) is rejected.
 pub fn parse_timestamp(b: &[u8]) -> Option<f64> {
+    // Nearly every queue_log line: ten digits (2001 to 2286), always within the year-3000 limit below.
+    if let [head @ .., d9, d10] = b {
+        if head.len() == 8 && d9.is_ascii_digit() && d10.is_ascii_digit() {
+            if let Some(v) = eight_digits(head) {
+                return Some((v * 100 + u64::from(d9 - b'0') * 10 + u64::from(d10 - b'0')) as f64);
+            }
+        }
+    }
     if b.is_empty() || b.len() > 24 {
         return None;
     }
@@ -260,43 +415,78 @@ mod tests {
         assert_eq!(parse_line(b""), Parsed::Blank);
     }
 
-    #[test]
-    fn finds_bars_like_a_plain_scan() {
-        for line in [
-            &b"|||||||||||"[..],
-            b"a|bb|ccc|dddd|eeeee|ffffff|g|h|i",
-            b"no bars here at all",
-            b"|",
-            b"",
-        ] {
-            let mut scanned = Scan::default();
-            scan_line(line, &mut scanned);
-            let (bars, n) = (scanned.bars, scanned.bar_count);
-            assert!(!scanned.newline && scanned.end == line.len());
-            let expect: Vec<usize> = line
+    /// Lines and bars as a byte-by-byte split finds them.
+    type Split = (Vec<(Vec<usize>, usize, bool)>, usize);
+
+    fn plain_split(buf: &[u8]) -> Split {
+        let mut lines = Vec::new();
+        let mut start = 0;
+        while let Some(i) = buf[start..].iter().position(|b| *b == b'\n') {
+            let line = &buf[start..start + i];
+            let bars = line
                 .iter()
                 .enumerate()
                 .filter(|(_, b)| **b == b'|')
                 .map(|(i, _)| i)
                 .take(8)
                 .collect();
-            assert_eq!(&bars[..n], &expect[..]);
+            lines.push((bars, i, line.is_ascii() && !line.contains(&0)));
+            start += i + 1;
+        }
+        (lines, start)
+    }
+
+    fn block_split(buf: &[u8]) -> Split {
+        let mut lines = Lines::new(buf);
+        let mut s = Scan::default();
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line(&mut s) {
+            assert_eq!(line.len(), s.end);
+            out.push((s.bars[..s.bar_count].to_vec(), s.end, s.plain));
+        }
+        assert!(!s.newline);
+        (out, buf.len() - lines.rest().len())
+    }
+
+    #[test]
+    fn finds_lines_and_bars_like_a_plain_split() {
+        for buf in [
+            &b"|||||||||||\n"[..],
+            b"caf\xc3\xa9|x\nplain\nnul\0|\n\xff\n",
+            b"a|bb|ccc|dddd|eeeee|ffffff|g|h|i\n\n|\nno bars here at all\n",
+            b"\n\n\n",
+            b"tail without newline|x",
+            b"",
+        ] {
+            assert_eq!(block_split(buf), plain_split(buf), "{buf:?}");
         }
     }
 
     #[test]
-    fn scan_stops_at_the_newline_and_ignores_what_follows() {
-        for cut in 0..20 {
+    fn lines_across_block_edges_are_split_exactly() {
+        for cut in 0..140 {
             let mut buf = vec![b'a'; cut];
-            buf.extend_from_slice(b"|x\n|\xff\0|||||||||");
-            let mut s = Scan::default();
-            scan_line(&buf, &mut s);
-            assert_eq!(
-                (s.end, s.newline, s.bar_count),
-                (cut + 2, true, 1),
-                "cut {cut}"
-            );
-            assert_eq!(s.bars[0], cut);
+            buf.extend_from_slice(b"|x\n|\xff\0|||||||||\n");
+            buf.extend(std::iter::repeat_n(b'|', cut));
+            assert_eq!(block_split(&buf), plain_split(&buf), "cut {cut}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_split_like_a_plain_split(buf in proptest::collection::vec(
+            proptest::prop_oneof![proptest::strategy::Just(b'|'), proptest::strategy::Just(b'\n'), proptest::num::u8::ANY],
+            0..400,
+        )) {
+            proptest::prop_assert_eq!(block_split(&buf), plain_split(&buf));
+        }
+
+        #[test]
+        fn portable_masks_match_the_simd_ones(block in proptest::collection::vec(
+            proptest::prop_oneof![proptest::strategy::Just(b'|'), proptest::strategy::Just(b'\n'), proptest::num::u8::ANY],
+            64,
+        )) {
+            proptest::prop_assert_eq!(block_masks_portable(&block), block_masks(&block));
         }
     }
 
@@ -335,6 +525,22 @@ mod tests {
             let text = match frac { Some(f) => format!("{n}.{f}"), None => n.to_string() };
             let expected = text.parse::<f64>().ok().filter(|v| *v <= 32_503_680_000.0);
             proptest::prop_assert_eq!(parse_timestamp(text.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn every_known_name_has_its_kind_and_near_misses_are_unknown() {
+        for (name, kind) in EVENT_NAMES {
+            assert_eq!(event_kind(name), Some(kind), "{name:?}");
+            for cut in 1..name.len() {
+                let prefix = &name[..cut];
+                let listed = EVENT_NAMES.iter().any(|(n, _)| *n == prefix);
+                assert_eq!(event_kind(prefix).is_some(), listed, "{prefix:?}");
+            }
+            let mut longer = name.to_vec();
+            longer.push(b'X');
+            assert_eq!(event_kind(&longer), None);
+            assert_eq!(event_kind(&name.to_ascii_lowercase()), None);
         }
     }
 
