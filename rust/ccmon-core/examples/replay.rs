@@ -7,7 +7,12 @@ use ccmon_core::{Config, Engine, Format, Window};
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: replay FILE");
-    let mut engine = Engine::new(Config::default()).unwrap();
+    // CCMON_CONFIG_JSON: a config as JSON, to see what a setting costs (e.g. `{"windows_seconds": []}`).
+    let cfg = match std::env::var("CCMON_CONFIG_JSON") {
+        Ok(text) => Config::from_json(&text).unwrap(),
+        Err(_) => Config::default(),
+    };
+    let mut engine = Engine::new(cfg).unwrap();
     let mut file = std::fs::File::open(&path).unwrap();
     let mut buf = vec![0u8; 1 << 20];
     let start = std::time::Instant::now();

@@ -85,7 +85,7 @@ pub(crate) struct Call {
     pub(crate) plays: f64,
     /// Talking or between queues: dropped when no news arrives before this time.
     pub(crate) idle_deadline: f64,
-    pub(crate) caller: crate::engine::Caller,
+    pub(crate) caller: crate::callers::Caller,
     pub(crate) journey: Journey,
     /// Shown to users and put in a histogram, never compared: single precision is enough.
     pub(crate) moh_seconds: f32,
@@ -214,7 +214,7 @@ mod tests {
             answer_ts: 0.0,
             plays: 0.0,
             idle_deadline: 0.0,
-            caller: crate::engine::Caller::NONE,
+            caller: crate::callers::Caller::NONE,
             journey: Journey::new(),
             moh_seconds: 0.0,
             queue: 0,
