@@ -64,7 +64,7 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
         return Parsed::Rejected(RejectReason::BadTimestamp);
     };
     let (call, queue, agent, name) = (field(1), field(2), field(3), field(4));
-    let Some(kind) = event_kind(name) else {
+    let Some(kind) = event_kind(name, line.get(bars[3] + 1..).unwrap_or(&[])) else {
         return Parsed::Unknown;
     };
     if kind != Kind::Other
@@ -134,11 +134,23 @@ const fn name_key(name: &[u8]) -> u128 {
     u128::from_le_bytes(w)
 }
 
-/// The engine's meaning of an event name; `None` for a name ccmon does not know.
+/// [`name_key`] of `name`, which starts `from` (the rest of the line): one 16-byte load and a mask when the
+/// line has 16 bytes left, as it nearly always has.
+fn name_key_at(name: &[u8], from: &[u8]) -> u128 {
+    let Some(head) = from.as_chunks::<16>().0.first() else {
+        return name_key(name);
+    };
+    // Only called for names shorter than 15 bytes: the shift is at most 112.
+    let mask = (1u128 << (8 * name.len())) - 1;
+    (u128::from_le_bytes(*head) & mask) | ((name.len() as u128) << 120)
+}
+
+/// The engine's meaning of an event name (`from` is the line from the name on); `None` for a name ccmon does
+/// not know.
 ///
 /// The common names are matched as 16-byte integers (a handful of compares instead of string compares); the
 /// rest, and anything 15 bytes or longer, go through the full table.
-fn event_kind(name: &[u8]) -> Option<Kind> {
+fn event_kind(name: &[u8], from: &[u8]) -> Option<Kind> {
     const ENTER: u128 = name_key(b"ENTERQUEUE");
     const CONNECT: u128 = name_key(b"CONNECT");
     const COMPLETECALLER: u128 = name_key(b"COMPLETECALLER");
@@ -146,7 +158,7 @@ fn event_kind(name: &[u8]) -> Option<Kind> {
     const RINGNOANSWER: u128 = name_key(b"RINGNOANSWER");
     const ABANDON: u128 = name_key(b"ABANDON");
     if name.len() < 15 {
-        match name_key(name) {
+        match name_key_at(name, from) {
             ENTER => return Some(Kind::Enter),
             CONNECT => return Some(Kind::Answer),
             COMPLETECALLER | COMPLETEAGENT => return Some(Kind::TalkEnd),
@@ -530,17 +542,25 @@ mod tests {
 
     #[test]
     fn every_known_name_has_its_kind_and_near_misses_are_unknown() {
-        for (name, kind) in EVENT_NAMES {
-            assert_eq!(event_kind(name), Some(kind), "{name:?}");
+        // Alone, and followed by the rest of a line (the 16-byte load path).
+        let kind = |name: &[u8]| {
+            let mut line = name.to_vec();
+            line.extend_from_slice(b"|data1|data2|data3");
+            let in_line = event_kind(name, &line);
+            assert_eq!(event_kind(name, name), in_line, "{name:?}");
+            in_line
+        };
+        for (name, expected) in EVENT_NAMES {
+            assert_eq!(kind(name), Some(expected), "{name:?}");
             for cut in 1..name.len() {
                 let prefix = &name[..cut];
                 let listed = EVENT_NAMES.iter().any(|(n, _)| *n == prefix);
-                assert_eq!(event_kind(prefix).is_some(), listed, "{prefix:?}");
+                assert_eq!(kind(prefix).is_some(), listed, "{prefix:?}");
             }
             let mut longer = name.to_vec();
             longer.push(b'X');
-            assert_eq!(event_kind(&longer), None);
-            assert_eq!(event_kind(&name.to_ascii_lowercase()), None);
+            assert_eq!(kind(&longer), None);
+            assert_eq!(kind(&name.to_ascii_lowercase()), None);
         }
     }
 

@@ -146,3 +146,56 @@ proptest! {
         prop_assert_eq!(stats(&whole, "1h"), stats(&pieces, "1h"));
     }
 }
+
+/// Thousands of callers over three days: the caller table grows, is swept and rebuilt many times, and every
+/// repeat call (SPEC §6: the same number started a call at most `repeat_window_seconds` earlier) is still
+/// found, counted as a simple map of last starts counts it. Fed in odd-sized chunks through the batched path.
+#[test]
+fn repeat_callers_are_remembered_across_table_sweeps() {
+    let window = Config::default().repeat_window_seconds;
+    let mut seed: u64 = 7;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut log = String::new();
+    let mut last_start: std::collections::HashMap<u64, u64> = Default::default();
+    let mut expected = 0;
+    let mut ts = 1_700_000_000u64;
+    for call in 0..40_000u64 {
+        ts += 1 + next(12);
+        // A steady pool of regulars, and a stream of one-day callers (four calls each) that leave the
+        // table when their day is over, so sweeps drop callers and rebuild it.
+        let caller = if next(2) == 0 {
+            600_000_000 + next(3_000)
+        } else {
+            700_000_000 + call / 4
+        };
+        if last_start
+            .get(&caller)
+            .is_some_and(|t| (ts - t) as f64 <= window)
+        {
+            expected += 1;
+        }
+        last_start.insert(caller, ts);
+        log.push_str(&format!(
+            "{ts}|c{call}|sales|NONE|ENTERQUEUE||{caller}|1\n{ts}|c{call}|sales|A|CONNECT|0|x|1\n\
+             {}|c{call}|sales|A|COMPLETECALLER|0|{}|1\n",
+            ts + 1,
+            1
+        ));
+    }
+    let mut e = engine();
+    for chunk in log.as_bytes().chunks(65_537) {
+        e.feed("t", Format::QueueLog, chunk);
+    }
+    let rows = stats(&e, "all");
+    assert_eq!(rows[0].counters.offered, 40_000);
+    assert_eq!(rows[0].counters.repeat_calls, expected);
+    assert!(
+        expected > 10_000,
+        "the scenario must exercise repeats: {expected}"
+    );
+}
