@@ -162,7 +162,7 @@ impl CallerTable {
             return None;
         }
         if (self.len + 1) * 4 > self.keys.len() * 3 {
-            self.rebuild(self.keys.len() * 2, |_, _| true);
+            self.grow();
         }
         let (i, found) = self.probe(caller);
         if !found {
@@ -185,22 +185,48 @@ impl CallerTable {
             // Nothing to drop (a table still filling its first window).
             return;
         }
-        // The smallest size that holds them within the load limit: memory follows the callers of the window.
-        let slots = (kept * 4 / 3 + 1).next_power_of_two().max(MIN_SLOTS);
-        self.rebuild(slots, |c, r| keep(c, r));
+        let survivors: Vec<(u64, CallerRecord)> = self
+            .keys
+            .iter()
+            .zip(&self.records)
+            .filter(|(k, r)| **k != 0 && keep(Caller(**k), r))
+            .map(|(k, r)| (*k, *r))
+            .collect();
+        // Sized for the engine's next sweep (due when the table has doubled) so it does not grow on the way;
+        // at the same size the arrays are cleared in place: a fresh allocation of megabytes costs page faults.
+        let slots = Self::slots_for(survivors.len() * 2);
+        if slots == self.keys.len() {
+            self.keys.fill(0);
+            self.len = 0;
+        } else {
+            *self = Self::with_slots(slots);
+        }
+        for (k, r) in survivors {
+            self.put_new(k, r);
+        }
     }
 
-    fn rebuild(&mut self, slots: usize, keep: impl Fn(Caller, &CallerRecord) -> bool) {
-        let old = std::mem::replace(self, Self::with_slots(slots));
+    /// The smallest size that holds `n` callers within the load limit.
+    fn slots_for(n: usize) -> usize {
+        (n * 4 / 3 + 1).next_power_of_two().max(MIN_SLOTS)
+    }
+
+    fn grow(&mut self) {
+        let old = std::mem::replace(self, Self::with_slots(self.keys.len() * 2));
         for (k, r) in old.keys.into_iter().zip(old.records) {
-            if k != 0 && keep(Caller(k), &r) {
-                let (i, _) = self.probe(Caller(k));
-                if let (Some(key), Some(rec)) = (self.keys.get_mut(i), self.records.get_mut(i)) {
-                    *key = k;
-                    *rec = r;
-                    self.len += 1;
-                }
+            if k != 0 {
+                self.put_new(k, r);
             }
+        }
+    }
+
+    /// Stores a caller known to be absent, in a table with room for it.
+    fn put_new(&mut self, key: u64, record: CallerRecord) {
+        let (i, _) = self.probe(Caller(key));
+        if let (Some(k), Some(r)) = (self.keys.get_mut(i), self.records.get_mut(i)) {
+            *k = key;
+            *r = record;
+            self.len += 1;
         }
     }
 }
