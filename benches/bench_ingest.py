@@ -13,7 +13,10 @@ noise hits them alike and the ratios, not the absolute figures, are what to read
   write instead of using ccmon); its totals must equal ccmon's, or the comparison would be meaningless;
 - polars ``scan_csv`` + streaming ``group_by(queue).len()`` (counts only, far less work than ccmon) and
   polars ``read_csv`` + ``group_by``;
-- the horizon: counting newlines with ``wc -l`` and with Python's ``bytes.count`` over 16 MiB chunks.
+- the horizon: counting newlines with ``wc -l`` and with Python's ``bytes.count`` over 16 MiB chunks;
+- where ccmon's own time goes: the Rust engine alone (``examples/replay``, no Python) and the queue_log
+  parser alone (``examples/parse_only``: every line split and parsed as ``feed`` does, no engine). Their
+  difference is the engine's share. Both are built with cargo at the start.
 """
 
 from __future__ import annotations
@@ -257,6 +260,18 @@ class Bench:
         del df, counts
         return dt
 
+    def rust_example(self, name: str) -> float:
+        # The example prints "<lines> lines in <seconds> s = ..." and times only its own loop.
+        out = subprocess.run(
+            [str(ROOT / "target" / "release" / "examples" / name), str(self.path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        words = out.stdout.split()
+        assert int(words[0]) == self.lines, out.stdout
+        return float(words[3])
+
     def wc_l(self) -> float:
         t = time.perf_counter()
         out = subprocess.run(["wc", "-l", str(self.path)], capture_output=True, text=True, check=True)
@@ -367,6 +382,11 @@ def main() -> int:
     lines = args.lines or (500_000 if args.quick else 5_500_000)
 
     path = ensure_queue_log(args.data_dir, lines, args.seed, args.days, args.ring_all)
+    subprocess.run(
+        "cargo build --release -q -p ccmon-core --example replay --example parse_only".split(),
+        cwd=ROOT,
+        check=True,
+    )
     size = path.stat().st_size
     bench = Bench(path, lines, args.pin_core)
     bench.python_count()  # brings the file into the page cache: every contender then reads from memory
@@ -376,6 +396,16 @@ def main() -> int:
         (f"ccmon `feed_file`, pinned to core {args.pin_core}", "pinned", bench.ccmon_pinned),
         ("ccmon `Monitor().feed`, 1 MiB chunks", "chunks", bench.ccmon_feed_chunks),
         ("ccmon `replay --output json` (CLI, wall)", "cli", bench.ccmon_cli_replay),
+        (
+            "ccmon engine in Rust alone (`examples/replay`, no Python)",
+            "rust",
+            lambda: bench.rust_example("replay"),
+        ),
+        (
+            "ccmon queue_log parser alone (`examples/parse_only`, no engine)",
+            "parser",
+            lambda: bench.rust_example("parse_only"),
+        ),
         ("pure Python (`bytes.split` + dicts)", "pure", bench.pure_python),
         ("polars `scan_csv` streaming `group_by.len` (counts only)", "polars_stream", bench.polars_streaming),
         ("polars `read_csv` + `group_by.len`", "polars_read", bench.polars_read_csv),
@@ -433,6 +463,11 @@ def main() -> int:
     print(f"  ccmon / wc -l                {speed_ratio('wc'):6.3f}×  (wc -l is the horizon: a newline scan)")
     pinned = ccmon_best / by["pinned"].best
     print(f"  ccmon pinned / ccmon         {pinned:6.2f}×  (1.0: a second core does not help)")
+    parse_share = by["parser"].best / by["rust"].best
+    print(
+        f"  parsing's share of the Rust run {parse_share:6.0%}  (the rest, "
+        f"{(by['rust'].best - by['parser'].best) / lines * 1e9:.0f} ns a line, is the engine)"
+    )
 
     cmd = "python benches/bench_ingest.py" + ("" if lines == 5_500_000 else f" --lines {lines}")
     env = f"{os.cpu_count()} vCPU, Python {platform.python_version()}, polars {pl.__version__}"

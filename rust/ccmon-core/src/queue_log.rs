@@ -259,19 +259,23 @@ impl<'a> Lines<'a> {
     }
 
     fn load(&mut self, off: usize) {
-        let mut padded = [0u8; 64];
-        let block = match self.buf.get(off..off + 64) {
-            Some(b) => b,
-            None => {
-                // The last, short block: its padding lies past the end, never inside a line.
-                let tail = self.buf.get(off..).unwrap_or(&[]);
-                padded[..tail.len()].copy_from_slice(tail);
-                &padded[..]
-            }
+        [self.pipes, self.newlines, self.odd] = match self.buf.get(off..off + 64) {
+            Some(block) => block_masks(block),
+            None => short_block_masks(self.buf.get(off..).unwrap_or(&[])),
         };
-        [self.pipes, self.newlines, self.odd] = block_masks(block);
         self.block = off;
     }
+}
+
+/// The last, short block of a buffer, once per buffer: kept out of line so the hot loop stays small. Its
+/// padding lies past the end, never inside a line.
+#[cold]
+#[inline(never)]
+fn short_block_masks(tail: &[u8]) -> [u64; 3] {
+    let mut padded = [0u8; 64];
+    let n = tail.len().min(64);
+    padded[..n].copy_from_slice(&tail[..n]);
+    block_masks(&padded)
 }
 
 /// Bit i of each mask is set when byte i of `block` (64 bytes) is '|', is '\n', is NUL or not ASCII.
