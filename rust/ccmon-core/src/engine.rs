@@ -886,6 +886,7 @@ impl Book {
     }
 
     /// Counts one fact of queue `q` at event time `ts` into every window.
+    #[inline(always)]
     fn record(&mut self, q: u32, ts: f64, fact: Fact, value: f64) {
         let in_today = match self.day {
             Some((start, end)) if ts >= start && ts < end => true,

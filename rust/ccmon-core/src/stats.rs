@@ -108,6 +108,7 @@ pub struct Counters {
 impl Counters {
     /// Adds a fact (count facts: `value` of them). The thresholds of SPEC §2 are applied here: `short_abandoned` is
     /// `wait < short_abandon_seconds`, within service level is `wait <= service_level_seconds`.
+    #[inline(always)]
     pub fn add(&mut self, fact: Fact, value: f64, cfg: &Config) {
         let n = value as u64;
         match fact {
@@ -247,6 +248,7 @@ impl Accumulator {
         self.answered_waits.merge(&other.answered_waits);
     }
 
+    #[inline(always)]
     pub fn add(&mut self, fact: Fact, value: f64, cfg: &Config) {
         self.counters.add(fact, value, cfg);
         if fact == Fact::Outcome(Outcome::Answered) {
