@@ -332,3 +332,60 @@ def test_queue_names_beyond_max_queues_are_rejected_not_tracked() -> None:
     assert m.queues().height == 3
     (src,) = m.sources()
     assert (src["ingested"], src["rejected"], src["rejected_by_reason"]) == (3, 7, {"too_many_queues": 7})
+
+
+# --- the log of rejected lines -----------------------------------------------------------------------------
+
+
+def test_a_rejected_line_is_logged_with_its_number_reason_and_text(caplog: pytest.LogCaptureFixture) -> None:
+    m = ccmon.Monitor()
+    with caplog.at_level("WARNING", logger="ccmon.monitor"):
+        m.feed(
+            b"\n".join([*BEFORE, b"x1700000003|c3|sales|NONE|ENTERQUEUE||1", *AFTER]) + b"\n", source="pbx1"
+        )
+    assert [r.getMessage() for r in caplog.records] == [
+        "pbx1: line 3 rejected (bad_timestamp): 'x1700000003|c3|sales|NONE|ENTERQUEUE||1'"
+    ]
+    assert sales(m) == GOOD_FIGURES
+
+
+def test_a_queue_beyond_max_queues_is_logged_by_name(caplog: pytest.LogCaptureFixture) -> None:
+    m = ccmon.Monitor({"max_queues": 1})
+    with caplog.at_level("WARNING", logger="ccmon.monitor"):
+        m.feed(f"{T}|c1|sales|NONE|ENTERQUEUE||1\n{T}|c2|other|NONE|ENTERQUEUE||1\n".encode())
+    assert [r.getMessage() for r in caplog.records] == [
+        "queue_log: event rejected (too_many_queues): 'queue other (call c2)'"
+    ]
+
+
+def test_a_flood_of_bad_lines_takes_a_few_log_lines(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "queue_log"
+    path.write_bytes(b"\n".join([*BEFORE, *[b"garbage %d" % i for i in range(10_000)], *AFTER]) + b"\n")
+    m = ccmon.Monitor()
+    with caplog.at_level("WARNING", logger="ccmon.monitor"):
+        m.feed_file(path)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == "queue_log: line 3 rejected (too_few_fields): 'garbage 0'"
+    shown = len(messages) - 1
+    assert 1 <= shown <= 10
+    assert messages[-1].startswith(f"queue_log: {10_000 - shown} more rejected lines not shown")
+    assert m.sources()[0]["rejected"] == 10_000
+    assert sales(m) == GOOD_FIGURES
+
+
+def test_the_rejection_log_shows_lines_again_in_the_next_period(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    rejections = ccmon.monitor.RejectionLog(shown_per_period=2, period_seconds=60.0, clock=lambda: now[0])
+    line = [("s", "too_few_fields", 1, "x")]
+    with caplog.at_level("WARNING", logger="ccmon.monitor"):
+        for _ in range(5):
+            rejections.report(line, [])
+        assert len(caplog.records) == 2  # three hidden so far, said when the period is over
+        now[0] = 61.0
+        rejections.report(line, [("s", 4)])
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[2].startswith("s: 3 more rejected lines not shown")
+    assert messages[3] == "s: line 1 rejected (too_few_fields): 'x'"
+    assert len(messages) == 4  # the 4 more of this period wait for its end or the end of the input
+    rejections.report([], [], final=True)
+    assert caplog.records[-1].getMessage().startswith("s: 4 more rejected lines not shown")

@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import polars as pl
 
 from ccmon import _core
 from ccmon.config import Config
+
+log = logging.getLogger(__name__)
 
 QUEUE_SCHEMA: dict[str, Any] = {
     "queue": pl.String,
@@ -94,11 +97,78 @@ JOURNEY_SCHEMA: dict[str, Any] = {
 }
 
 
+class RejectionLog:
+    """Logs rejected input: per source, the first `shown_per_period` rejections of each period with their line
+    number, reason and text, then one line saying how many more there were. Every rejection is counted anyway
+    (`Monitor.sources()`, ``ccmon_events_rejected_total``); the log is for finding the bad lines, and a flood
+    of them must not flood it.
+    """
+
+    def __init__(
+        self,
+        shown_per_period: int = 10,
+        period_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.shown_per_period = shown_per_period
+        self.period_seconds = period_seconds
+        self._clock = clock
+        self._period_start: dict[str, float] = {}
+        self._shown: dict[str, int] = {}
+        self._hidden: dict[str, int] = {}
+
+    def report(
+        self,
+        shown: list[tuple[str, str, int | None, str]],
+        more: list[tuple[str, int]],
+        final: bool = False,
+    ) -> None:
+        """Logs what `Engine.take_rejections` returned; `final` (the input ended) also says how many more."""
+        now = self._clock()
+        for source, reason, line, text in shown:
+            self._start_period_if_due(source, now)
+            if self._shown[source] < self.shown_per_period:
+                self._shown[source] += 1
+                where = f"line {line}" if line is not None else "event"
+                log.warning("%s: %s rejected (%s): %r", source, where, reason, text)
+            else:
+                self._hidden[source] += 1
+        for source, n in more:
+            self._start_period_if_due(source, now)
+            self._hidden[source] += n
+        for source in list(self._hidden):
+            if final:
+                self._say_hidden(source)
+            else:
+                self._start_period_if_due(source, now)
+
+    def _start_period_if_due(self, source: str, now: float) -> None:
+        start = self._period_start.get(source)
+        if start is None or now - start >= self.period_seconds:
+            self._say_hidden(source)
+            self._period_start[source] = now
+            self._shown[source] = 0
+
+    def _say_hidden(self, source: str) -> None:
+        n = self._hidden.get(source, 0)
+        if n:
+            log.warning(
+                "%s: %d more rejected lines not shown (counted by reason in sources() and "
+                "ccmon_events_rejected_total)",
+                source,
+                n,
+            )
+        self._hidden[source] = 0
+
+
 class Monitor:
     """A live call-center monitor: feed it switch events, read per-queue figures and calls in progress.
 
     ``config`` is a `Config`, a dict of config keys, a path to a TOML file, or None for SPEC's defaults.
     Safe to use from several threads (one lock around the engine; bulk feeding runs without the GIL).
+
+    Rejected input is counted per source and reason and logged (logger ``ccmon.monitor``, at most ten lines
+    per source a minute, see `RejectionLog`).
 
     Raises `ccmon.ConfigError` for a bad configuration, `ValueError` for an unknown format or window,
     `OSError` when a file cannot be read.
@@ -108,23 +178,28 @@ class Monitor:
         self.config = Config.load(config)
         self._engine = _core.Engine(self.config.engine_json())
         self._lock = threading.Lock()
+        self._rejections = RejectionLog()
 
     def feed(self, data: bytes, format: str = "queue_log", source: str | None = None) -> None:
         """Feeds a chunk of raw bytes. Lines may be split across chunks anywhere."""
         with self._lock:
             self._engine.feed(data, format, source or format)
+            self._rejections.report(*self._engine.take_rejections())
 
     def end_of_input(self, format: str = "queue_log", source: str | None = None) -> None:
         """Marks the end of a source's input: a last line without a newline is then counted."""
         with self._lock:
             self._engine.end_of_input(format, source or format)
+            self._rejections.report(*self._engine.take_rejections(), final=True)
 
     def feed_file(self, path: str | os.PathLike[str], format: str = "auto", source: str | None = None) -> int:
         """Reads a whole recorded file (in Rust, without the GIL); returns the bytes read."""
         # "auto" reads the formats ccmon knows; queue_log is the only one so far, and names the source.
         fmt = "queue_log" if format == "auto" else format
         with self._lock:
-            return int(self._engine.feed_file(os.fspath(path), fmt, source or fmt))
+            read = int(self._engine.feed_file(os.fspath(path), fmt, source or fmt))
+            self._rejections.report(*self._engine.take_rejections(), final=True)
+            return read
 
     def advance_clock(self, now: float | None = None) -> None:
         """Live mode: ages and the `lost` sweep use the wall clock when it is newer than the last event."""

@@ -187,6 +187,8 @@ pub(crate) struct Waiting {
 #[derive(Debug, Clone, Default)]
 pub struct SourceStats {
     pub name: String,
+    /// Complete lines read (blank and rejected ones too): a rejection's line number.
+    pub lines: u64,
     pub ingested: u64,
     pub rejected: [u64; RejectReason::ALL.len()],
     pub unknown: u64,
@@ -195,11 +197,52 @@ pub struct SourceStats {
     pub last_event_ts: Option<f64>,
     partial: Vec<u8>,
     discarding: bool,
+    /// The first rejections since they were last taken, for a log line each ([`Engine::take_rejections`]).
+    samples: Vec<Rejection>,
+    /// Rejections since then beyond `samples`: counted, not shown.
+    samples_dropped: u64,
 }
+
+/// One rejected line, as the log shows it: where it was, why, and the start of what it said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub source: String,
+    pub reason: RejectReason,
+    /// Line number in the source (from 1), when the rejection is about one line.
+    pub line: Option<u64>,
+    /// The line's first bytes (lossy UTF-8), or what was wrong when there is no single line to show.
+    pub text: String,
+}
+
+/// Rejections kept per source between two [`Engine::take_rejections`]: a flood of bad input costs a counter,
+/// not memory or log lines.
+const SAMPLES_KEPT: usize = 8;
+/// Bytes of a rejected line shown in its log line.
+const EXCERPT_BYTES: usize = 120;
 
 impl SourceStats {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().sum()
+    }
+
+    /// Counts a rejection and keeps it for the log while there is room.
+    fn reject(&mut self, reason: RejectReason, line: Option<u64>, text: &[u8]) {
+        self.rejected[reason.index()] += 1;
+        if self.samples.len() >= SAMPLES_KEPT {
+            self.samples_dropped += 1;
+            return;
+        }
+        let shown = &text[..text.len().min(EXCERPT_BYTES)];
+        let mut excerpt = String::from_utf8_lossy(shown).into_owned();
+        if shown.len() < text.len() {
+            excerpt.push('…');
+        }
+        self.samples.push(Rejection {
+            source: self.name.clone(),
+            reason,
+            line,
+            text: excerpt,
+        });
     }
 }
 
@@ -381,11 +424,13 @@ impl Engine {
                 Some(i) => {
                     let head = &rest[..i];
                     rest = &rest[i + 1..];
+                    src.lines += 1;
                     if src.discarding {
                         src.discarding = false;
                     } else if src.partial.len() + head.len() > max {
-                        src.partial.clear();
-                        src.rejected[RejectReason::LineTooLong.index()] += 1;
+                        let line = src.lines;
+                        let start = std::mem::take(&mut src.partial);
+                        src.reject(RejectReason::LineTooLong, Some(line), &start);
                     } else {
                         let mut line = std::mem::take(&mut src.partial);
                         line.extend_from_slice(head);
@@ -413,6 +458,7 @@ impl Engine {
         let mut scanned = queue_log::Scan::default();
         let mut lines = queue_log::Lines::new(rest);
         while let Some(line) = lines.next_line(&mut scanned) {
+            src.lines += 1;
             let parsed = if line.len() > max {
                 Parsed::Rejected(RejectReason::LineTooLong)
             } else {
@@ -434,7 +480,12 @@ impl Engine {
                     }
                 }
                 // Only counted: their order relative to the events does not matter.
-                other => Self::count_and_apply(&mut self.book, &mut self.calls, src, other),
+                Parsed::Blank => {}
+                Parsed::Unknown => src.unknown += 1,
+                Parsed::Rejected(r) => {
+                    let n = src.lines;
+                    src.reject(r, Some(n), line);
+                }
             }
         }
         for (e, caller) in batch.iter().take(n) {
@@ -449,9 +500,11 @@ impl Engine {
         }
         if src.partial.len() + tail.len() > max {
             // Counted once now; the rest of this line is dropped up to its newline.
-            src.partial.clear();
+            let mut start = std::mem::take(&mut src.partial);
+            start.extend_from_slice(&tail[..tail.len().min(EXCERPT_BYTES + 1)]);
             src.discarding = true;
-            src.rejected[RejectReason::LineTooLong.index()] += 1;
+            let n = src.lines + 1;
+            src.reject(RejectReason::LineTooLong, Some(n), &start);
         } else {
             src.partial.extend_from_slice(tail);
         }
@@ -464,8 +517,23 @@ impl Engine {
         src.discarding = false;
         let line = std::mem::take(&mut src.partial);
         if !line.is_empty() {
+            src.lines += 1;
             Self::process_line(&mut self.book, &mut self.calls, src, format, &line);
         }
+    }
+
+    /// The rejections kept since the last call, oldest first, and per source how many more there were. For the
+    /// caller to log: the engine itself does no I/O.
+    pub fn take_rejections(&mut self) -> (Vec<Rejection>, Vec<(String, u64)>) {
+        let mut shown = Vec::new();
+        let mut more = Vec::new();
+        for src in &mut self.sources {
+            shown.append(&mut src.samples);
+            if src.samples_dropped > 0 {
+                more.push((src.name.clone(), std::mem::take(&mut src.samples_dropped)));
+            }
+        }
+        (shown, more)
     }
 
     fn process_line(
@@ -478,20 +546,14 @@ impl Engine {
         let parsed = match format {
             Format::QueueLog => queue_log::parse_line(line),
         };
-        Self::count_and_apply(book, calls, src, parsed);
-    }
-
-    fn count_and_apply(
-        book: &mut Book,
-        calls: &mut CallTable,
-        src: &mut SourceStats,
-        parsed: Parsed<'_>,
-    ) {
         match parsed {
             Parsed::Event(e) => Self::count_event(book, calls, src, &e, Self::caller_of(&e)),
             Parsed::Blank => {}
             Parsed::Unknown => src.unknown += 1,
-            Parsed::Rejected(r) => src.rejected[r.index()] += 1,
+            Parsed::Rejected(r) => {
+                let n = src.lines;
+                src.reject(r, Some(n), line);
+            }
         }
     }
 
@@ -511,7 +573,11 @@ impl Engine {
         caller: Caller,
     ) {
         match Self::apply(book, calls, e, caller) {
-            Applied::Rejected(r) => src.rejected[r.index()] += 1,
+            // Found when the event is applied, a batch after its line was read: the log names the queue.
+            Applied::Rejected(r) => {
+                let what = [&b"queue "[..], e.queue, b" (call ", e.call, b")"].concat();
+                src.reject(r, None, &what);
+            }
             applied => {
                 src.ingested += 1;
                 src.last_event_ts = Some(src.last_event_ts.map_or(e.ts, |t| t.max(e.ts)));

@@ -199,3 +199,61 @@ fn repeat_callers_are_remembered_across_table_sweeps() {
         "the scenario must exercise repeats: {expected}"
     );
 }
+
+/// Every rejection is counted; the first few since the last look are kept with their line number and text,
+/// for the log, and the rest only counted, so a flood of bad input costs neither memory nor log lines.
+#[test]
+fn rejections_are_kept_for_the_log_with_line_numbers_and_a_bound() {
+    use ccmon_core::event::RejectReason;
+    let mut e = engine();
+    let mut log = String::from("100|c1|sales|NONE|ENTERQUEUE||600111222\nnot a queue_log line\n\n");
+    log.push_str("x100|c2|sales|NONE|ENTERQUEUE||1\n");
+    for i in 0..20 {
+        log.push_str(&format!("1|c{i}|q|a\n"));
+    }
+    // Split mid-line: line numbers count complete lines across chunks.
+    let (a, b) = log.as_bytes().split_at(45);
+    e.feed("t", Format::QueueLog, a);
+    e.feed("t", Format::QueueLog, b);
+    let (shown, more) = e.take_rejections();
+    let first: Vec<_> = shown.iter().take(3).map(|r| (r.reason, r.line)).collect();
+    assert_eq!(
+        first,
+        [
+            (RejectReason::TooFewFields, Some(2)),
+            (RejectReason::BadTimestamp, Some(4)),
+            (RejectReason::TooFewFields, Some(5)),
+        ]
+    );
+    assert_eq!(shown[1].text, "x100|c2|sales|NONE|ENTERQUEUE||1");
+    assert_eq!(shown.len(), 8);
+    assert_eq!(more, [("t".to_string(), 22 - 8)]);
+    assert_eq!(e.sources()[0].rejected_total(), 22);
+    // Taken: the next look starts empty.
+    assert_eq!(e.take_rejections(), (vec![], vec![]));
+}
+
+#[test]
+fn a_line_too_long_and_a_queue_too_many_are_logged_too() {
+    use ccmon_core::event::RejectReason;
+    let cfg = Config {
+        max_line_bytes: 64,
+        max_queues: 1,
+        ..Config::default()
+    };
+    let mut e = Engine::new(cfg).unwrap();
+    let long = format!("1|c1|sales|NONE|ENTERQUEUE||{}\n", "9".repeat(100));
+    e.feed("t", Format::QueueLog, &long.as_bytes()[..70]);
+    e.feed("t", Format::QueueLog, &long.as_bytes()[70..]);
+    e.feed(
+        "t",
+        Format::QueueLog,
+        b"2|c2|sales|NONE|ENTERQUEUE||1\n3|c3|other|NONE|ENTERQUEUE||1\n",
+    );
+    let (shown, _) = e.take_rejections();
+    assert_eq!(shown[0].reason, RejectReason::LineTooLong);
+    assert_eq!(shown[0].line, Some(1));
+    assert!(shown[0].text.starts_with("1|c1|sales|NONE|ENTERQUEUE||999"));
+    assert_eq!(shown[1].reason, RejectReason::TooManyQueues);
+    assert_eq!(shown[1].text, "queue other (call c3)");
+}

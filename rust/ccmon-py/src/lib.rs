@@ -86,6 +86,23 @@ impl Engine {
         read.map_err(|e| PyOSError::new_err(format!("{path}: {e}")))
     }
 
+    /// The rejections kept since the last call, as (source, reason, line or None, text), and per source how
+    /// many more there were.
+    #[allow(clippy::type_complexity)]
+    fn take_rejections(
+        &mut self,
+    ) -> (
+        Vec<(String, &'static str, Option<u64>, String)>,
+        Vec<(String, u64)>,
+    ) {
+        let (shown, more) = self.inner.take_rejections();
+        let shown = shown
+            .into_iter()
+            .map(|r| (r.source, r.reason.as_str(), r.line, r.text))
+            .collect();
+        (shown, more)
+    }
+
     /// Live mode: "now" becomes the wall clock when it is newer than the last event.
     fn advance_clock(&mut self, now: f64) {
         self.inner.advance_clock(now);
