@@ -22,6 +22,8 @@ REASONS = (
     "nul_byte",
     "missing_field",
     "too_many_queues",
+    "invalid_json",
+    "bad_field",
 )
 T = 1700000000
 
@@ -183,6 +185,8 @@ def test_rejections_are_exported_per_reason() -> None:
         "nul_byte": 1,
         "missing_field": 0,
         "too_many_queues": 0,
+        "invalid_json": 0,
+        "bad_field": 0,
     }
     assert re.search(r'^ccmon_events_ingested_total\{source="queue_log"\} 2$', m.metrics_text(), re.M)
 

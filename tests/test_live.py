@@ -177,3 +177,37 @@ def test_run_reads_rotated_logs_first_so_calls_from_before_the_rotation_are_know
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_run_follows_a_json_lines_file_and_takes_posted_batches(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    now = int(time.time())
+    path.write_text(json.dumps({"ts": now - 30, "call": "c1", "type": "enter", "queue": "sales"}) + "\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccmon", "run", "--jsonl", str(path), "--listen", f"127.0.0.1:{port}",
+         "--duration", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: 'ccmon_queue_calls_waiting{queue="sales"} 1' in get(f"{base}/metrics")[1])
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"ts": now, "call": "c1", "type": "answer", "queue": "sales"}) + "\n")
+        batch = json.dumps({"ts": now, "call": "c2", "type": "enter", "queue": "support", "id": "x1"}) + "\n"
+        req = urllib.request.Request(f"{base}/api/v1/events?source=crm", data=batch.encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert json.loads(r.read())["ingested"] == 1
+        assert wait_for(
+            lambda: (
+                'ccmon_queue_outcomes_total{queue="sales",outcome="answered"} 1' in get(f"{base}/metrics")[1]
+            )
+        )
+        sources = {s["source"]: s for s in json.loads(get(f"{base}/api/v1/sources")[1])["sources"]}
+        assert (sources["jsonl"]["ingested"], sources["crm"]["ingested"]) == (2, 1)
+        body = get(f"{base}/metrics")[1]
+        assert 'ccmon_source_up{source="jsonl"} 1.0' in body
+        assert 'ccmon_queue_calls_waiting{queue="support"} 1' in body
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

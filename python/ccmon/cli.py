@@ -70,6 +70,7 @@ def replay_report(monitor: Monitor, window: str = "all") -> dict[str, Any]:
             "rejected_by_reason": dict(sorted(by_reason.items())),
             "unknown": sum(s["unknown"] for s in sources),
             "ignored": sum(s["ignored"] for s in sources),
+            "duplicates": sum(s["duplicates"] for s in sources),
         },
     }
 
@@ -115,7 +116,7 @@ def _print_table(report: dict[str, Any], console: Console) -> None:
     reasons = ", ".join(f"{k}={v}" for k, v in ev["rejected_by_reason"].items()) or "none"
     console.print(
         f"events: ingested={ev['ingested']} rejected={ev['rejected']} ({reasons}) "
-        f"unknown={ev['unknown']} ignored={ev['ignored']}",
+        f"unknown={ev['unknown']} ignored={ev['ignored']} duplicates={ev['duplicates']}",
         highlight=False,
     )
 
@@ -123,7 +124,9 @@ def _print_table(report: dict[str, Any], console: Console) -> None:
 @app.command()
 def replay(
     files: Annotated[list[Path], typer.Argument(help="Recorded logs, read in order.")],
-    format: Annotated[str, typer.Option(help="auto, queue_log")] = "auto",
+    format: Annotated[
+        str, typer.Option(help="auto (by the first line: '{' is jsonl), queue_log, jsonl")
+    ] = "auto",
     config: ConfigOpt = None,
     output: Annotated[str, typer.Option(help="json or table")] = "table",
     window: Annotated[str, typer.Option(help="all, today, or a rolling window such as 1h")] = "all",
@@ -174,12 +177,16 @@ def _serve(
 @app.command()
 def run(
     queue_log: Annotated[
-        Path, typer.Option("--queue-log", help="Asterisk queue_log to follow (like tail -F).")
-    ],
+        Path | None, typer.Option("--queue-log", help="Asterisk queue_log to follow (like tail -F).")
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option("--jsonl", help="A JSON-lines file of events (SPEC §7) to follow (like tail -F)."),
+    ] = None,
     listen: ListenOpt = "127.0.0.1:9108",
     config: ConfigOpt = None,
     from_end: Annotated[
-        bool, typer.Option(help="Skip the file's history; by default it is read from its start.")
+        bool, typer.Option(help="Skip the files' history; by default they are read from their start.")
     ] = False,
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: run until killed).")
@@ -188,12 +195,15 @@ def run(
         list[Path] | None,
         typer.Option(
             "--rotated",
-            help="Older, already rotated logs (e.g. queue_log.1) to read first, oldest first, so a restart "
-            "also rebuilds what they hold. Repeatable.",
+            help="Older, already rotated queue_logs (e.g. queue_log.1) to read first, oldest first, so a "
+            "restart also rebuilds what they hold. Repeatable.",
         ),
     ] = None,
 ) -> None:
-    """Follow a live queue_log and serve /metrics, /healthz and the JSON API."""
+    """Follow live event files and serve /metrics, /healthz and the JSON API.
+
+    Events can also be POSTed as JSON lines to /api/v1/events; with no file to follow, that is the only input.
+    """
     from ccmon.sources.file import FileFollower
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -203,10 +213,18 @@ def run(
             monitor.feed_file(old, "queue_log", "queue_log")
     except OSError as e:
         raise _fail(str(e)) from None
-    follower = FileFollower(queue_log, monitor, from_end=from_end)
-    server, stop = _serve(monitor, [follower], listen, duration)
+    followers: list[Source] = []
+    if queue_log is not None:
+        followers.append(FileFollower(queue_log, monitor, from_end=from_end))
+    if jsonl is not None:
+        followers.append(FileFollower(jsonl, monitor, format="jsonl", name="jsonl", from_end=from_end))
+    server, stop = _serve(monitor, followers, listen, duration)
+    following = ", ".join(str(p) for p in (queue_log, jsonl) if p is not None) or "no file"
     logging.getLogger("ccmon").info(
-        "following %s; serving http://%s:%d/metrics", queue_log, listen.rpartition(":")[0], server.port
+        "following %s; serving http://%s:%d/metrics; POST JSON lines to /api/v1/events",
+        following,
+        listen.rpartition(":")[0],
+        server.port,
     )
     try:
         while not stop.wait(0.5):

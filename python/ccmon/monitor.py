@@ -97,6 +97,13 @@ JOURNEY_SCHEMA: dict[str, Any] = {
 }
 
 
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """``jsonl`` when the first non-blank byte of the file is ``{``, else ``queue_log``."""
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip()
+    return "jsonl" if head.startswith(b"{") else "queue_log"
+
+
 class RejectionLog:
     """Logs rejected input: per source, the first `shown_per_period` rejections of each period with their line
     number, reason and text, then one line saying how many more there were. Every rejection is counted anyway
@@ -193,13 +200,37 @@ class Monitor:
             self._rejections.report(*self._engine.take_rejections(), final=True)
 
     def feed_file(self, path: str | os.PathLike[str], format: str = "auto", source: str | None = None) -> int:
-        """Reads a whole recorded file (in Rust, without the GIL); returns the bytes read."""
-        # "auto" reads the formats ccmon knows; queue_log is the only one so far, and names the source.
-        fmt = "queue_log" if format == "auto" else format
+        """Reads a whole recorded file (in Rust, without the GIL); returns the bytes read.
+
+        ``format="auto"`` tells the formats apart by the file's first non-blank byte: ``{`` is JSON lines,
+        anything else queue_log. The format also names the source unless ``source`` is given.
+        """
+        fmt = detect_format(path) if format == "auto" else format
         with self._lock:
             read = int(self._engine.feed_file(os.fspath(path), fmt, source or fmt))
             self._rejections.report(*self._engine.take_rejections(), final=True)
             return read
+
+    def feed_batch(self, data: bytes, format: str = "jsonl", source: str | None = None) -> dict[str, int]:
+        """Feeds a complete batch (its last line needs no newline) and says what became of its lines:
+        ``{"ingested", "rejected", "unknown", "ignored", "duplicates"}``, counted for this batch alone even
+        when other threads feed the same source.
+        """
+        name = source or format
+        with self._lock:
+            before = self._counts(name)
+            self._engine.feed(data, format, name)
+            self._engine.end_of_input(format, name)
+            after = self._counts(name)
+            self._rejections.report(*self._engine.take_rejections(), final=True)
+        return {k: after[k] - before.get(k, 0) for k in after}
+
+    def _counts(self, source: str) -> dict[str, int]:
+        keys = ("ingested", "rejected", "unknown", "ignored", "duplicates")
+        for s in self._engine.sources():
+            if s["source"] == source:
+                return {k: int(s[k]) for k in keys}
+        return dict.fromkeys(keys, 0)
 
     def advance_clock(self, now: float | None = None) -> None:
         """Live mode: ages and the `lost` sweep use the wall clock when it is newer than the last event."""
@@ -251,7 +282,7 @@ class Monitor:
         return pl.DataFrame(cols, schema=JOURNEY_SCHEMA)
 
     def sources(self) -> list[dict[str, Any]]:
-        """Per-source counts: ingested, rejected (with reasons), unknown, ignored, last event time."""
+        """Per-source counts: ingested, rejected (by reason), unknown, ignored, duplicates, last event ts."""
         with self._lock:
             return list(self._engine.sources())
 

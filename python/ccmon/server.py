@@ -8,6 +8,9 @@ second) and adds no dependency; every response is a snapshot read under the moni
 - ``GET /api/v1/queues?window=5m`` — ``{"window", "now", "queues": [rows of SPEC §3]}``.
 - ``GET /api/v1/calls`` — calls in progress with their journey, wait, plays and flags.
 - ``GET /api/v1/sources`` — per-source counts.
+- ``POST /api/v1/events?source=NAME`` — a batch of events as JSON lines (SPEC §7; ``Content-Length``
+  required, at most 16 MiB); answers what became of its lines, e.g. ``{"ingested": 2, "rejected": 0,
+  "unknown": 0, "ignored": 0, "duplicates": 1}``. The source is ``http`` unless named.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from ccmon.monitor import Monitor
 from ccmon.sources import Source
 
 log = logging.getLogger(__name__)
+
+MAX_BATCH_BYTES = 16 << 20
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -104,5 +109,24 @@ class Server:
                         self._json(404, {"error": f"no such path {url.path}"})
                 except ValueError as e:
                     self._json(400, {"error": str(e)})
+
+            def do_POST(self) -> None:
+                url = urlparse(self.path)
+                if url.path != "/api/v1/events":
+                    self._json(404, {"error": f"no such path {url.path}"})
+                    return
+                length_header = self.headers.get("Content-Length")
+                if length_header is None or not length_header.strip().isdigit():
+                    self.close_connection = True
+                    self._json(411, {"error": "Content-Length required: send the batch in one body"})
+                    return
+                length = int(length_header)
+                if length > MAX_BATCH_BYTES:
+                    self.close_connection = True  # the body is not read
+                    self._json(413, {"error": f"batch of {length} bytes; at most {MAX_BATCH_BYTES}"})
+                    return
+                body = self.rfile.read(length)
+                source = parse_qs(url.query).get("source", ["http"])[0]
+                self._json(200, server.monitor.feed_batch(body, "jsonl", source))
 
         return Handler

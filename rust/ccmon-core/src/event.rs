@@ -48,10 +48,14 @@ pub enum RejectReason {
     MissingField,
     /// A queue name beyond `max_queues`: a corrupted log must not grow per-queue state without bound.
     TooManyQueues,
+    /// JSON lines: not one JSON object.
+    InvalidJson,
+    /// JSON lines: a field of the wrong type or value.
+    BadField,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 9] = [
         RejectReason::TooFewFields,
         RejectReason::BadTimestamp,
         RejectReason::InvalidUtf8,
@@ -59,6 +63,8 @@ impl RejectReason {
         RejectReason::NulByte,
         RejectReason::MissingField,
         RejectReason::TooManyQueues,
+        RejectReason::InvalidJson,
+        RejectReason::BadField,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +76,8 @@ impl RejectReason {
             RejectReason::NulByte => "nul_byte",
             RejectReason::MissingField => "missing_field",
             RejectReason::TooManyQueues => "too_many_queues",
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::BadField => "bad_field",
         }
     }
 

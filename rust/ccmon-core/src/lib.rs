@@ -24,6 +24,7 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod histogram;
+pub mod jsonl;
 pub mod metrics;
 pub mod queue_log;
 pub mod stats;

@@ -291,7 +291,7 @@ impl Engine {
             }
             out.push('}');
         };
-        let simple: [(&str, &str, SourceField); 3] = [
+        let simple: [(&str, &str, SourceField); 4] = [
             (
                 "ccmon_events_ingested_total",
                 "Events parsed and applied.",
@@ -306,6 +306,11 @@ impl Engine {
                 "ccmon_events_ignored_total",
                 "Events about a call that was not in a queue; ignored.",
                 |s| s.ignored,
+            ),
+            (
+                "ccmon_events_duplicates_total",
+                "Events whose id was seen before (a resent batch); dropped.",
+                |s| s.duplicates,
             ),
         ];
         for (name, help, field) in simple {

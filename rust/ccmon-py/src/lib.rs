@@ -195,6 +195,7 @@ impl Engine {
             d.set_item("rejected_by_reason", by_reason)?;
             d.set_item("unknown", s.unknown)?;
             d.set_item("ignored", s.ignored)?;
+            d.set_item("duplicates", s.duplicates)?;
             d.set_item("last_event_ts", s.last_event_ts)?;
             list.append(d)?;
         }
