@@ -22,7 +22,7 @@ from rich.table import Table
 
 from ccmon.config import Config, ConfigError
 from ccmon.monitor import Monitor
-from ccmon.server import Server
+from ccmon.server import Server, parse_listen
 from ccmon.sources import Source, start
 
 app = typer.Typer(
@@ -181,7 +181,16 @@ def run(
     ] = None,
     jsonl: Annotated[
         Path | None,
-        typer.Option("--jsonl", help="A JSON-lines file of events (SPEC §7) to follow (like tail -F)."),
+        typer.Option(
+            "--jsonl", help="A JSON-lines file of events (SPEC §7) to follow (like tail -F); - for stdin."
+        ),
+    ] = None,
+    jsonl_tcp: Annotated[
+        str | None,
+        typer.Option(
+            "--jsonl-tcp",
+            help="HOST:PORT to listen on for producers that send JSON lines over TCP (source tcp).",
+        ),
     ] = None,
     listen: ListenOpt = "127.0.0.1:9108",
     config: ConfigOpt = None,
@@ -205,6 +214,7 @@ def run(
     Events can also be POSTed as JSON lines to /api/v1/events; with no file to follow, that is the only input.
     """
     from ccmon.sources.file import FileFollower
+    from ccmon.sources.stream import StdinReader, TcpListener
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     monitor = _monitor(config)
@@ -216,10 +226,18 @@ def run(
     followers: list[Source] = []
     if queue_log is not None:
         followers.append(FileFollower(queue_log, monitor, from_end=from_end))
-    if jsonl is not None:
+    if jsonl is not None and str(jsonl) == "-":
+        followers.append(StdinReader(sys.stdin.buffer, monitor))
+    elif jsonl is not None:
         followers.append(FileFollower(jsonl, monitor, format="jsonl", name="jsonl", from_end=from_end))
+    if jsonl_tcp is not None:
+        try:
+            followers.append(TcpListener(*parse_listen(jsonl_tcp), monitor))
+        except (OSError, ValueError) as e:
+            raise _fail(f"--jsonl-tcp {jsonl_tcp}: {e}") from None
     server, stop = _serve(monitor, followers, listen, duration)
-    following = ", ".join(str(p) for p in (queue_log, jsonl) if p is not None) or "no file"
+    inputs = [str(queue_log or ""), str(jsonl or ""), f"tcp {jsonl_tcp}" if jsonl_tcp else ""]
+    following = ", ".join(i for i in inputs if i) or "no file"
     logging.getLogger("ccmon").info(
         "following %s; serving http://%s:%d/metrics; POST JSON lines to /api/v1/events",
         following,
