@@ -142,6 +142,10 @@ const MAX_TS: f64 = 32_503_680_000.0;
 /// assert_eq!((reason, why.as_str()), (RejectReason::MissingField, "field `queue` is required for type \"enter\""));
 /// ```
 pub fn parse_line(line: &[u8]) -> JsonLine<'_> {
+    parse(line, true)
+}
+
+fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
     match line.iter().find(|b| !b.is_ascii_whitespace()) {
         None => return JsonLine::Blank,
         // serde would also take an array for a struct (its fields in order): only objects are events.
@@ -150,9 +154,12 @@ pub fn parse_line(line: &[u8]) -> JsonLine<'_> {
             return JsonLine::Rejected(RejectReason::InvalidJson, "not a JSON object".into());
         }
     }
-    let raw: Raw<'_> = match serde_json::from_slice(line) {
-        Ok(raw) => raw,
-        Err(_) => return explain(line),
+    let raw: Raw<'_> = match flat_object(line).filter(|_| fast) {
+        Some(raw) => raw,
+        None => match serde_json::from_slice(line) {
+            Ok(raw) => raw,
+            Err(_) => return explain(line),
+        },
     };
     let Some(name) = raw
         .kind
@@ -193,6 +200,165 @@ pub fn parse_line(line: &[u8]) -> JsonLine<'_> {
         caller: raw.caller.unwrap_or_default().0,
         id: raw.id,
     })
+}
+
+/// The fast path, for the lines producers nearly always write: one flat object whose values are strings
+/// without escapes, plain numbers or null. Anything else (escapes, nested values, exponents, long numbers, a
+/// repeated field, a syntax error) returns `None` and goes to serde, which then decides — so both paths give
+/// the same result for every line this one accepts (a property test checks it).
+fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
+    // Strings are borrowed as &str: the line must be UTF-8 (a SIMD check, cheaper than one per string).
+    let text = std::str::from_utf8(line).ok()?;
+    let b = text.as_bytes();
+    let mut raw = Raw::default();
+    let mut seen = 0u8;
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(raw);
+    }
+    loop {
+        let (key, after) = string_at(text, i)?;
+        i = skip_ws(b, after);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let value = match b.get(i)? {
+            b'"' => {
+                let (v, after) = string_at(text, i)?;
+                i = after;
+                Value::Text(v)
+            }
+            b'n' if b.get(i..i + 4) == Some(b"null") => {
+                i += 4;
+                Value::Null
+            }
+            b'-' | b'0'..=b'9' => {
+                let (v, after) = number_at(b, i)?;
+                i = after;
+                Value::Number(v)
+            }
+            _ => return None,
+        };
+        // A repeated field (even after a null) is an error for serde: let it say so.
+        let bit = match key {
+            "ts" => 1,
+            "type" => 2,
+            "call" => 4,
+            "queue" => 8,
+            "agent" => 16,
+            "caller" => 32,
+            "id" => 64,
+            _ => 0,
+        };
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
+        match (key, value) {
+            (_, Value::Null) => {}
+            ("ts", Value::Number(n)) => raw.ts = Some(n.value),
+            ("id", Value::Number(n)) => raw.id = Some(Id::Number(n.integer?)),
+            ("id", Value::Text(v)) => raw.id = Some(Id::Text(Cow::Borrowed(v))),
+            ("type", Value::Text(v)) => raw.kind = Some(Text(Cow::Borrowed(v))),
+            ("call", Value::Text(v)) => raw.call = Some(Text(Cow::Borrowed(v))),
+            ("queue", Value::Text(v)) => raw.queue = Some(Text(Cow::Borrowed(v))),
+            ("agent", Value::Text(v)) => raw.agent = Some(Text(Cow::Borrowed(v))),
+            ("caller", Value::Text(v)) => raw.caller = Some(Text(Cow::Borrowed(v))),
+            // A field ccmon reads, of the wrong type: serde's error names it.
+            _ if bit != 0 => return None,
+            // A field ccmon does not read: skipped.
+            _ => {}
+        }
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b',' => i = skip_ws(b, i + 1),
+            b'}' => return (skip_ws(b, i + 1) == b.len()).then_some(raw),
+            _ => return None,
+        }
+    }
+}
+
+enum Value<'a> {
+    Text(&'a str),
+    Number(Number),
+    Null,
+}
+
+/// A JSON number of at most 15 significant digits and no exponent: its value is then exact as serde computes
+/// it (mantissa ÷ 10^fraction digits, both exact in f64).
+struct Number {
+    value: f64,
+    /// The number, when it is a non-negative integer.
+    integer: Option<u64>,
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        i += 1;
+    }
+    i
+}
+
+/// The string starting at the quote at `i`, and the index after its closing quote; `None` for escapes and
+/// control characters (serde's business).
+fn string_at(text: &str, i: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let len = b
+        .get(start..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = start + len;
+    if b.get(end) != Some(&b'"') {
+        return None;
+    }
+    Some((text.get(start..end)?, end + 1))
+}
+
+fn number_at(b: &[u8], i: usize) -> Option<(Number, usize)> {
+    let negative = b.get(i) == Some(&b'-');
+    let mut j = i + usize::from(negative);
+    let int_start = j;
+    while b.get(j).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+    }
+    let int_digits = j - int_start;
+    // JSON: at least one digit, and no leading zero before more digits.
+    if int_digits == 0 || (int_digits > 1 && b.get(int_start) == Some(&b'0')) {
+        return None;
+    }
+    let mut frac_digits = 0;
+    if b.get(j) == Some(&b'.') {
+        j += 1;
+        while b.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+            frac_digits += 1;
+        }
+        if frac_digits == 0 {
+            return None;
+        }
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) || int_digits + frac_digits > 15 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    for &c in b.get(int_start..j)? {
+        if c != b'.' {
+            mantissa = mantissa * 10 + u64::from(c - b'0');
+        }
+    }
+    let magnitude = mantissa as f64 / 10f64.powi(frac_digits as i32);
+    let value = if negative { -magnitude } else { magnitude };
+    let integer = (!negative && frac_digits == 0).then_some(mantissa);
+    Some((Number { value, integer }, j))
 }
 
 fn missing<'a>(field: &str, kind: Option<&str>) -> JsonLine<'a> {
@@ -371,7 +537,81 @@ mod tests {
         );
     }
 
+    /// Pieces of JSON objects, the usual and the awkward: every line built from them must parse the same with
+    /// and without the fast path.
+    const KEYS: [&str; 10] = [
+        "ts", "type", "call", "queue", "agent", "caller", "id", "x", "Type", "",
+    ];
+    /// Values the fast path takes...
+    const PLAIN: [&str; 16] = [
+        "1700000000",
+        "1700000000.25",
+        "1700000000.123456",
+        "0",
+        "-0",
+        "-1",
+        "123456789012345",
+        "null",
+        "\"enter\"",
+        "\"answer\"",
+        "\"c1\"",
+        "\"sales\"",
+        "\"\"",
+        "\"ñ\"",
+        "\"talk_end\"",
+        "\"7\"",
+    ];
+    /// ...and values it leaves to serde.
+    const AWKWARD: [&str; 12] = [
+        "01",
+        "1e3",
+        "1.",
+        "-",
+        "1234567890123456",
+        "true",
+        "{}",
+        "[1, {\"a\": 2}]",
+        "\"a\\\"b\"",
+        "\"\\u00e7\"",
+        "\"tab\there\"",
+        "\"\\ud800\"",
+    ];
+    const SPACES: [&str; 4] = ["", " ", "\t", " \r\n "];
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_fast_path_agrees_with_serde(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(&KEYS[..]),
+                    proptest::prop_oneof![
+                        12 => proptest::sample::select(&PLAIN[..]),
+                        1 => proptest::sample::select(&AWKWARD[..]),
+                    ],
+                    proptest::sample::select(&SPACES[..]),
+                ),
+                0..8,
+            ),
+            tail in proptest::sample::select(vec!["", "", "", " ", "x", ",", "}"]),
+        ) {
+            let body: Vec<String> = pairs
+                .iter()
+                .map(|(k, v, w)| format!("{w}\"{k}\"{w}:{w}{v}{w}"))
+                .collect();
+            let line = format!("{{{}}}{tail}", body.join(","));
+            proptest::prop_assert_eq!(parse(line.as_bytes(), true), parse(line.as_bytes(), false), "{}", line);
+        }
+
+        #[test]
+        fn the_fast_path_takes_the_usual_lines(ts in 0u64..4_000_000_000, frac in proptest::option::of(0u32..1000)) {
+            let ts = match frac { Some(f) => format!("{ts}.{f}"), None => ts.to_string() };
+            let line = format!(r#"{{"ts": {ts}, "type": "enter", "call": "c1", "queue": "q", "caller": "600", "id": 7}}"#);
+            proptest::prop_assert!(flat_object(line.as_bytes()).is_some(), "{}", line);
+            proptest::prop_assert_eq!(parse(line.as_bytes(), true), parse(line.as_bytes(), false));
+        }
+
         #[test]
         fn any_bytes_never_panic(line in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = parse_line(&line);
