@@ -66,9 +66,12 @@ def fed(data: bytes, fmt: str, config: dict[str, Any] | None = None) -> ccmon.Mo
 @settings(suppress_health_check=SUPPRESS)
 @given(scenarios(avoid=ENGINE_BUGS))
 def test_the_same_calls_as_json_lines_give_the_same_figures(s: Any) -> None:
-    from_log = fed(s.text.encode(), "queue_log", s.config)
-    from_json = fed(jsonl(as_json(e) for e in s.events), "jsonl", s.config)
-    for w in windows_of(s.config):
+    # Hold music is the one difference by design: queue_log infers it from queue_moh_class, JSON lines
+    # report it with moh_start/moh_stop (tested below). Without a class, everything else must match.
+    config = {k: v for k, v in s.config.items() if k != "queue_moh_class"}
+    from_log = fed(s.text.encode(), "queue_log", config)
+    from_json = fed(jsonl(as_json(e) for e in s.events), "jsonl", config)
+    for w in windows_of(config):
         assert from_json.queues(w).equals(from_log.queues(w)), w
     assert from_json.calls().equals(from_log.calls())
     assert from_json.journeys().equals(from_log.journeys())
@@ -237,3 +240,94 @@ def test_the_api_refuses_a_batch_without_length_or_too_large() -> None:
             assert err.value.code == 413
     finally:
         server.stop()
+
+
+# --- hold-music exposure from moh_start / moh_stop (SPEC §5) -----------------------------------------------
+
+
+def ev(ts: float, kind: str, call: str = "c1", **fields: Any) -> dict[str, Any]:
+    return {"ts": ts, "type": kind, "call": call, **fields}
+
+
+def moh_monitor(events: list[dict[str, Any]], config: dict[str, Any] | None = None) -> ccmon.Monitor:
+    m = ccmon.Monitor(config)
+    m.feed(jsonl(events), format="jsonl")
+    return m
+
+
+def test_plays_are_exposure_over_the_track_length() -> None:
+    # 19 minutes of a 30-second song is 38 plays.
+    m = moh_monitor(
+        [
+            ev(0, "enter", queue="sales"),
+            ev(10, "moh_start", **{"class": "default"}),
+            ev(10 + 19 * 60, "moh_stop"),
+        ]
+    )
+    (call,) = m.calls().to_dicts()
+    assert (call["moh_seconds"], call["plays"]) == (1140.0, 38.0)
+    assert "moh_over_limit" in call["flags"]
+    row = m.queues().row(0, named=True)
+    assert (row["moh_seconds_total"], row["moh_plays_max"]) == (1140.0, 38.0)
+
+
+def test_music_still_playing_counts_up_to_now() -> None:
+    m = moh_monitor([ev(0, "enter", queue="sales"), ev(0, "moh_start", **{"class": "jazz"})])
+    m.advance_clock(150.0)
+    (call,) = m.calls().to_dicts()
+    assert (call["moh_seconds"], call["plays"]) == (150.0, 5.0)
+    assert m.queues().row(0, named=True)["moh_plays_max"] == 5.0
+    assert "moh_over_limit" not in call["flags"]  # 5 plays, the limit is 10
+
+
+def test_a_start_while_music_plays_switches_class() -> None:
+    m = moh_monitor(
+        [
+            ev(0, "enter", queue="sales"),
+            ev(0, "moh_start", **{"class": "long"}),  # a 60-second track
+            ev(120, "moh_start", **{"class": "short"}),  # 30 seconds (not listed)
+            ev(180, "moh_stop"),
+        ],
+        {"moh_track_seconds": {"long": 60}},
+    )
+    (call,) = m.calls().to_dicts()
+    assert call["plays"] == 120 / 60 + 60 / 30
+
+
+def test_exposure_belongs_to_the_queue_of_the_most_recent_entry() -> None:
+    m = moh_monitor(
+        [
+            ev(0, "enter", queue="sales"),
+            ev(5, "answer", queue="sales", agent="A"),
+            ev(10, "moh_start"),  # the agent puts the caller on hold, then transfers
+            ev(40, "transfer", queue="sales"),
+            ev(100, "enter", queue="support"),
+            ev(160, "moh_stop"),
+        ]
+    )
+    rows = {r["queue"]: r for r in m.queues().to_dicts()}
+    assert rows["sales"]["moh_seconds_total"] == 90.0
+    assert rows["support"]["moh_seconds_total"] == 60.0
+
+
+def test_the_queue_class_is_not_exposure_for_a_source_that_reports_music() -> None:
+    events = [ev(0, "enter", queue="sales", caller="600"), ev(100, "answer", queue="sales", agent="A")]
+    config = {"queue_moh_class": {"sales": "default"}}
+    from_json = moh_monitor(events, config)
+    assert from_json.queues().row(0, named=True)["moh_seconds_total"] == 0.0
+    from_log = ccmon.Monitor(config)
+    from_log.feed(b"0|c1|sales|NONE|ENTERQUEUE||600|1\n100|c1|sales|A|CONNECT|100|x|1\n")
+    assert from_log.queues().row(0, named=True)["moh_seconds_total"] == 100.0
+
+
+def test_music_playing_when_the_call_ends_is_counted_and_observed() -> None:
+    m = moh_monitor(
+        [
+            ev(0, "enter", queue="sales"),
+            ev(0, "moh_start"),
+            ev(45, "abandon", queue="sales"),
+        ]
+    )
+    assert m.calls_in_progress() == 0
+    assert m.queues().row(0, named=True)["moh_seconds_total"] == 45.0
+    assert 'ccmon_call_moh_seconds_count{queue="sales"} 1' in m.metrics_text()

@@ -89,6 +89,12 @@ pub(crate) struct Call {
     pub(crate) journey: Journey,
     /// Shown to users and put in a histogram, never compared: single precision is enough.
     pub(crate) moh_seconds: f32,
+    /// Music on hold playing since (from MOH events); NaN when none plays.
+    pub(crate) moh_since: f64,
+    /// Track length of the class playing.
+    pub(crate) moh_track: f32,
+    /// The call's source reports MOH events: its exposure comes from them, never from its queue's class.
+    pub(crate) moh_events: bool,
     pub(crate) queue: u32,
     /// Generation of the current waiting entry, to recognise stale items in the lost-sweep queue.
     pub(crate) seq: u32,
@@ -217,6 +223,9 @@ mod tests {
             caller: crate::callers::Caller::NONE,
             journey: Journey::new(),
             moh_seconds: 0.0,
+            moh_since: f64::NAN,
+            moh_track: 30.0,
+            moh_events: false,
             queue: 0,
             seq: 0,
             transfers: 0,

@@ -201,6 +201,9 @@ pub struct SourceStats {
     pub ignored: u64,
     /// Events whose `id` was seen before (JSON lines): dropped.
     pub duplicates: u64,
+    /// The source's format reports music-on-hold events (all but queue_log): its calls' exposure comes from
+    /// them (SPEC §5).
+    moh_events: bool,
     seen_ids: SeenIds,
     pub last_event_ts: Option<f64>,
     partial: Vec<u8>,
@@ -456,6 +459,7 @@ impl Engine {
         let max = self.book.cfg.max_line_bytes;
         let mut rest = data;
         let src = &mut self.sources[sid];
+        src.moh_events = format != Format::QueueLog;
         if !src.partial.is_empty() || src.discarding {
             match memchr::memchr(b'\n', rest) {
                 None => {
@@ -508,6 +512,7 @@ impl Engine {
             agent: &[],
             kind: Kind::Other,
             caller: &[],
+            class: &[],
         };
         let mut batch = [(blank, Caller::NONE); BATCH];
         let mut n = 0;
@@ -647,7 +652,7 @@ impl Engine {
         e: &Event<'_>,
         caller: Caller,
     ) {
-        match Self::apply(book, calls, e, caller) {
+        match Self::apply(book, calls, e, caller, src.moh_events) {
             // Found when the event is applied, a batch after its line was read: the log names the queue.
             Applied::Rejected(r) => {
                 let what = [&b"queue "[..], e.queue, b" (call ", e.call, b")"].concat();
@@ -663,8 +668,15 @@ impl Engine {
         }
     }
 
-    /// Applies one event; `caller` is [`Self::caller_of`] it.
-    fn apply(book: &mut Book, calls: &mut CallTable, e: &Event<'_>, caller: Caller) -> Applied {
+    /// Applies one event; `caller` is [`Self::caller_of`] it; `moh_events` says whether its source reports
+    /// music on hold.
+    fn apply(
+        book: &mut Book,
+        calls: &mut CallTable,
+        e: &Event<'_>,
+        caller: Caller,
+        moh_events: bool,
+    ) -> Applied {
         if e.ts > book.now {
             book.advance(calls, e.ts);
         }
@@ -703,6 +715,9 @@ impl Engine {
                         caller,
                         journey: Journey::new(),
                         moh_seconds: 0.0,
+                        moh_since: f64::NAN,
+                        moh_track: 30.0,
+                        moh_events,
                         queue: q,
                         seq: 0,
                         transfers: 0,
@@ -721,6 +736,18 @@ impl Engine {
         let Some((id, call)) = found.and_then(|id| Some((id, calls.get_mut(id)?))) else {
             return Applied::Ignored;
         };
+        // Music on hold is about the call wherever it is: no queue to match.
+        match e.kind {
+            Kind::MohStart => {
+                book.moh_start(call, e.ts, e.class);
+                return Applied::Used;
+            }
+            Kind::MohStop => {
+                book.moh_cut(call, e.ts, false);
+                return Applied::Used;
+            }
+            _ => {}
+        }
         // An event about another queue than the one the call is in. Names are valid UTF-8 (the parser
         // rejects the rest), so the stored name is the raw one: one compare instead of a name lookup.
         if book.queues[call.queue as usize].name.as_bytes() != e.queue {
@@ -949,11 +976,16 @@ impl Engine {
     pub(crate) fn waiting_by_queue(&self) -> Vec<Waiting> {
         let book = &self.book;
         let mut out = vec![Waiting::default(); book.queues.len()];
-        for call in self.calls.iter().filter(|c| c.state == CallState::Waiting) {
+        for call in self.calls.iter() {
             let w = &mut out[call.queue as usize];
-            w.calls += 1;
-            w.longest_seconds = w.longest_seconds.max(book.now - call.enter_ts);
-            w.plays_max = w.plays_max.max(book.plays_now(call));
+            if call.state == CallState::Waiting {
+                w.calls += 1;
+                w.longest_seconds = w.longest_seconds.max(book.now - call.enter_ts);
+                w.plays_max = w.plays_max.max(book.plays_now(call));
+            } else if !call.moh_since.is_nan() {
+                // On hold with music after an answer, or between queues.
+                w.plays_max = w.plays_max.max(book.plays_now(call));
+            }
         }
         out
     }
@@ -1179,6 +1211,8 @@ impl Book {
     }
 
     fn enter(&mut self, call: &mut Call, id: CallId, q: u32, ts: f64) {
+        // Music playing across the move: what was heard so far belongs to the queue it was heard in.
+        self.moh_cut(call, ts, true);
         match call.state {
             // A second ENTERQUEUE while still waiting means the log lost the first entry's outcome.
             CallState::Waiting => self.close(call, Outcome::Lost, ts),
@@ -1246,7 +1280,10 @@ impl Book {
             call.flags |= flags::ESCALATION_UNANSWERED;
             self.record(q, ts, Fact::EscalationUnanswered, 1.0);
         }
-        if let Some(track) = self.queues[q as usize].moh_track {
+        if let Some(track) = self.queues[q as usize]
+            .moh_track
+            .filter(|_| !call.moh_events)
+        {
             // queue_log reports no MOH events: waiting in a queue with a hold-music class is exposure.
             call.moh_seconds += wait as f32;
             call.plays += wait / track;
@@ -1327,7 +1364,9 @@ impl Book {
         After::Keep
     }
 
-    fn finish(&mut self, call: Call) {
+    fn finish(&mut self, mut call: Call) {
+        // Music still playing when the call ends stops with it (the last event time).
+        self.moh_cut(&mut call, self.now, false);
         if call.moh_seconds > 0.0 {
             self.queues[call.queue as usize]
                 .moh
@@ -1343,8 +1382,16 @@ impl Book {
         });
     }
 
-    /// Hold music heard in the current wait, not yet counted (queue_log: the wait so far).
+    /// Hold music heard and not yet counted: the music playing now (MOH events), or for queue_log the wait so
+    /// far in a queue with a hold-music class.
     fn live_moh(&self, call: &Call) -> f64 {
+        if call.moh_events {
+            return if call.moh_since.is_nan() {
+                0.0
+            } else {
+                (self.now - call.moh_since).max(0.0)
+            };
+        }
         match (call.state, self.queues[call.queue as usize].moh_track) {
             (CallState::Waiting, Some(_)) => (self.now - call.enter_ts).max(0.0),
             _ => 0.0,
@@ -1352,9 +1399,43 @@ impl Book {
     }
 
     fn plays_now(&self, call: &Call) -> f64 {
-        match self.queues[call.queue as usize].moh_track {
+        let track = if call.moh_events {
+            Some(f64::from(call.moh_track))
+        } else {
+            self.queues[call.queue as usize].moh_track
+        };
+        match track {
             Some(track) => call.plays + self.live_moh(call) / track,
             None => call.plays,
         }
+    }
+
+    /// SPEC §5: music on hold starts in `class`; a start while music plays switches class.
+    fn moh_start(&mut self, call: &mut Call, ts: f64, class: &[u8]) {
+        self.moh_cut(call, ts, false);
+        let class = std::str::from_utf8(class).unwrap_or_default();
+        call.moh_track = self.cfg.track_seconds(class) as f32;
+        call.moh_since = ts;
+    }
+
+    /// Counts the music heard since the last cut into the call and into the queue of its most recent entry;
+    /// `resume` keeps it playing from `ts` (a new entry: what follows belongs to the new queue).
+    #[inline(always)]
+    fn moh_cut(&mut self, call: &mut Call, ts: f64, resume: bool) {
+        // Nearly always no music: keep that check inline on the hot path.
+        if !call.moh_since.is_nan() {
+            self.moh_count(call, ts, resume);
+        }
+    }
+
+    #[inline(never)]
+    fn moh_count(&mut self, call: &mut Call, ts: f64, resume: bool) {
+        let heard = (ts - call.moh_since).max(0.0);
+        call.moh_seconds += heard as f32;
+        call.plays += heard / f64::from(call.moh_track);
+        let q = call.queue;
+        self.record(q, ts, Fact::MohSeconds, heard);
+        self.record(q, ts, Fact::MohPlays, call.plays);
+        call.moh_since = if resume { ts } else { f64::NAN };
     }
 }

@@ -19,6 +19,11 @@ pub enum Kind {
     TalkEnd,
     /// The call was transferred out of the queue (TRANSFER, BLINDTRANSFER, ATTENDEDTRANSFER); ends talk.
     Transfer,
+    /// Music on hold started for the caller (JSON `moh_start`, AMI MusicOnHoldStart), in `class`; a start while
+    /// music plays switches class.
+    MohStart,
+    /// Music on hold stopped (JSON `moh_stop`, AMI MusicOnHoldStop).
+    MohStop,
     /// A known event that carries nothing the queue statistics use (RINGNOANSWER, QUEUESTART, PAUSE, ...).
     Other,
 }
@@ -35,6 +40,8 @@ pub struct Event<'a> {
     pub kind: Kind,
     /// The calling number, where the event carries it (ENTERQUEUE's data2).
     pub caller: &'a [u8],
+    /// The hold-music class of a `MohStart` (empty: the default class).
+    pub class: &'a [u8],
 }
 
 /// Why a line was rejected. A fixed set, so it can be a Prometheus label (`reason`).

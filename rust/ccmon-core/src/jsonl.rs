@@ -34,8 +34,8 @@ const fn info(kind: Kind, needs_call: bool, needs_queue: bool, needs_agent: bool
     }
 }
 
-/// SPEC §7's types. The engine acts on the queue events; rings, hold, music on hold, IVR options and agent
-/// states are accepted and counted (their figures come with the live-sources work).
+/// SPEC §7's types. The engine acts on the queue and music-on-hold events; rings, hold, IVR options and agent
+/// states are accepted and counted (their figures come with the rest of the live-sources work).
 const TYPES: [(&str, TypeInfo); 19] = [
     ("enter", info(Kind::Enter, true, true, false)),
     ("ring", info(Kind::Other, true, true, false)),
@@ -49,8 +49,8 @@ const TYPES: [(&str, TypeInfo); 19] = [
     ("transfer", info(Kind::Transfer, true, true, false)),
     ("hold_start", info(Kind::Other, true, false, false)),
     ("hold_stop", info(Kind::Other, true, false, false)),
-    ("moh_start", info(Kind::Other, true, false, false)),
-    ("moh_stop", info(Kind::Other, true, false, false)),
+    ("moh_start", info(Kind::MohStart, true, false, false)),
+    ("moh_stop", info(Kind::MohStop, true, false, false)),
     ("ivr_option", info(Kind::Other, true, false, false)),
     ("agent_login", info(Kind::Other, false, false, true)),
     ("agent_logoff", info(Kind::Other, false, false, true)),
@@ -87,6 +87,8 @@ struct Raw<'a> {
     #[serde(default, borrow)]
     caller: Option<Text<'a>>,
     #[serde(default, borrow)]
+    class: Option<Text<'a>>,
+    #[serde(default, borrow)]
     id: Option<Id<'a>>,
 }
 
@@ -99,6 +101,7 @@ pub struct JsonEvent<'a> {
     pub queue: Cow<'a, str>,
     pub agent: Cow<'a, str>,
     pub caller: Cow<'a, str>,
+    pub class: Cow<'a, str>,
     pub id: Option<Id<'a>>,
 }
 
@@ -112,6 +115,7 @@ impl JsonEvent<'_> {
             agent: self.agent.as_bytes(),
             kind: self.kind,
             caller: self.caller.as_bytes(),
+            class: self.class.as_bytes(),
         }
     }
 }
@@ -198,6 +202,7 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
         queue: raw.queue.unwrap_or_default().0,
         agent: raw.agent.unwrap_or_default().0,
         caller: raw.caller.unwrap_or_default().0,
+        class: raw.class.unwrap_or_default().0,
         id: raw.id,
     })
 }
@@ -253,6 +258,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
             "agent" => 16,
             "caller" => 32,
             "id" => 64,
+            "class" => 128,
             _ => 0,
         };
         if seen & bit != 0 {
@@ -269,6 +275,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
             ("queue", Value::Text(v)) => raw.queue = Some(Text(Cow::Borrowed(v))),
             ("agent", Value::Text(v)) => raw.agent = Some(Text(Cow::Borrowed(v))),
             ("caller", Value::Text(v)) => raw.caller = Some(Text(Cow::Borrowed(v))),
+            ("class", Value::Text(v)) => raw.class = Some(Text(Cow::Borrowed(v))),
             // A field ccmon reads, of the wrong type: serde's error names it.
             _ if bit != 0 => return None,
             // A field ccmon does not read: skipped.
@@ -539,8 +546,8 @@ mod tests {
 
     /// Pieces of JSON objects, the usual and the awkward: every line built from them must parse the same with
     /// and without the fast path.
-    const KEYS: [&str; 10] = [
-        "ts", "type", "call", "queue", "agent", "caller", "id", "x", "Type", "",
+    const KEYS: [&str; 11] = [
+        "ts", "type", "call", "queue", "agent", "caller", "id", "class", "x", "Type", "",
     ];
     /// Values the fast path takes...
     const PLAIN: [&str; 16] = [

@@ -80,6 +80,7 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
         agent,
         kind,
         caller,
+        class: &[],
     })
 }
 
