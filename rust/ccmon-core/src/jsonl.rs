@@ -150,7 +150,11 @@ pub fn parse_line(line: &[u8]) -> JsonLine<'_> {
 }
 
 fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
-    match line.iter().find(|b| !b.is_ascii_whitespace()) {
+    // JSON's whitespace (not form feed or vertical tab: those make a line that is not JSON).
+    match line
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
         None => return JsonLine::Blank,
         // serde would also take an array for a struct (its fields in order): only objects are events.
         Some(b'{') => {}
