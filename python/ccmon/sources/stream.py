@@ -17,7 +17,7 @@ from ccmon.monitor import Monitor
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 16
+CHUNK = 1 << 18
 
 
 class LineAssembler:
