@@ -42,8 +42,9 @@ TYPES = {
 def as_json(e: Event) -> dict[str, Any]:
     """One queue_log event as the JSON object a switch would send for it."""
     if e.name not in TYPES:
-        # A system line (QUEUESTART): it only moves event time forward, as an agent event does.
-        return {"ts": e.ts, "type": "agent_login", "agent": "system"}
+        # A system line (QUEUESTART): it only moves event time forward, as an unpause of an agent in no
+        # queue does.
+        return {"ts": e.ts, "type": "agent_unpause", "agent": "system"}
     obj: dict[str, Any] = {"ts": e.ts, "type": TYPES[e.name], "call": e.callid, "queue": e.queue}
     if e.agent != "NONE":
         obj["agent"] = e.agent

@@ -83,6 +83,15 @@ CALL_SCHEMA: dict[str, Any] = {
     "journey": pl.String,
 }
 
+AGENT_SCHEMA: dict[str, Any] = {
+    "queue": pl.String,
+    "agent": pl.String,
+    "state": pl.String,
+    "reason": pl.String,
+    "since": pl.Float64,
+    "in_state_seconds": pl.Float64,
+}
+
 JOURNEY_SCHEMA: dict[str, Any] = {
     "call": pl.String,
     "step": pl.UInt32,
@@ -280,6 +289,19 @@ class Monitor:
         with self._lock:
             cols = self._engine.journeys()
         return pl.DataFrame(cols, schema=JOURNEY_SCHEMA)
+
+    def agents(self) -> pl.DataFrame:
+        """Agents now, one row per queue and agent: ``state`` is ``on_call``, ``ringing``, ``paused`` (with
+        its ``reason``) or ``available``; ``since`` is when that state began (event time).
+
+        >>> m = Monitor()
+        >>> m.feed(b"100|NONE|sales|Agent/1|ADDMEMBER|\\n110|NONE|sales|Agent/1|PAUSE|lunch\\n")
+        >>> m.agents().select("queue", "agent", "state", "reason").row(0)
+        ('sales', 'Agent/1', 'paused', 'lunch')
+        """
+        with self._lock:
+            cols = self._engine.agents()
+        return pl.DataFrame(cols, schema=AGENT_SCHEMA)
 
     def sources(self) -> list[dict[str, Any]]:
         """Per-source counts: ingested, rejected (by reason), unknown, ignored, duplicates, last event ts."""

@@ -7,6 +7,7 @@ second) and adds no dependency; every response is a snapshot read under the moni
 - ``GET /healthz`` — ``{"status": "ok"|"degraded", "sources": [...]}``; 503 when a source is down.
 - ``GET /api/v1/queues?window=5m`` — ``{"window", "now", "queues": [rows of SPEC §3]}``.
 - ``GET /api/v1/calls`` — calls in progress with their journey, wait, plays and flags.
+- ``GET /api/v1/agents`` — agents now, per queue, with their state and pause reason.
 - ``GET /api/v1/sources`` — per-source counts.
 - ``POST /api/v1/events?source=NAME`` — a batch of events as JSON lines (SPEC §7; ``Content-Length``
   required, at most 16 MiB); answers what became of its lines, e.g. ``{"ingested": 2, "rejected": 0,
@@ -102,6 +103,10 @@ class Server:
                     elif url.path == "/api/v1/calls":
                         self._json(
                             200, {"now": server.monitor.now, "calls": server.monitor.calls().to_dicts()}
+                        )
+                    elif url.path == "/api/v1/agents":
+                        self._json(
+                            200, {"now": server.monitor.now, "agents": server.monitor.agents().to_dicts()}
                         )
                     elif url.path == "/api/v1/sources":
                         self._json(200, {"sources": server.monitor.sources()})

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use chrono::{Duration, NaiveTime, TimeZone};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::agents::{AgentCounts, AgentTable, AgentView};
 use crate::callers::{Caller, CallerTable};
 use crate::calls::{Call, CallId, CallKey, CallState, CallTable, Entry, Journey};
 use crate::config::Config;
@@ -342,6 +343,7 @@ struct Book {
     supervisors: FxHashSet<Vec<u8>>,
     callers: CallerTable,
     callers_sweep_at: usize,
+    agents: AgentTable,
     expiry: VecDeque<(f64, CallId, u32)>,
     next_seq: u32,
     next_idle_sweep: f64,
@@ -416,6 +418,7 @@ impl Engine {
                 dept_ids: FxHashMap::default(),
                 queue_dept,
                 callers: CallerTable::default(),
+                agents: AgentTable::default(),
                 callers_sweep_at: 1024,
                 expiry: VecDeque::new(),
                 next_seq: 0,
@@ -512,7 +515,7 @@ impl Engine {
             agent: &[],
             kind: Kind::Other,
             caller: &[],
-            class: &[],
+            detail: &[],
         };
         let mut batch = [(blank, Caller::NONE); BATCH];
         let mut n = 0;
@@ -637,6 +640,79 @@ impl Engine {
         }
     }
 
+    /// Agent and ring events (`None` for the others). They change agent states only; a queue they name must
+    /// be known already, except for a login, which may be the first news of a queue.
+    fn apply_agent_event(book: &mut Book, e: &Event<'_>) -> Option<Applied> {
+        if !matches!(
+            e.kind,
+            Kind::AgentLogin
+                | Kind::AgentLogoff
+                | Kind::AgentPause
+                | Kind::AgentUnpause
+                | Kind::Ring
+                | Kind::RingEnd
+        ) {
+            return None;
+        }
+        let named = !e.queue.is_empty() && e.queue != b"NONE";
+        let known = book.queue_ids.get(e.queue).copied();
+        match e.kind {
+            Kind::AgentLogin => match book.queue_id(e.queue).filter(|_| named) {
+                Some(q) => book.agents.login(q, e.agent, e.ts),
+                None if named => return Some(Applied::Rejected(RejectReason::TooManyQueues)),
+                None => return Some(Applied::Ignored),
+            },
+            Kind::AgentLogoff | Kind::AgentPause | Kind::AgentUnpause => {
+                if named && known.is_none() {
+                    return Some(Applied::Ignored);
+                }
+                match e.kind {
+                    Kind::AgentLogoff => book.agents.logoff(known, e.agent),
+                    kind => {
+                        book.agents
+                            .pause(known, e.agent, kind == Kind::AgentPause, e.detail, e.ts)
+                    }
+                }
+            }
+            Kind::Ring | Kind::RingEnd => {
+                let Some(q) = known else {
+                    return Some(Applied::Ignored);
+                };
+                if e.kind == Kind::Ring {
+                    book.agents.ring(q, e.agent, CallKey::new(e.call), e.ts);
+                } else {
+                    book.agents.ring_end(q, e.agent, e.ts);
+                }
+            }
+            _ => return None,
+        }
+        Some(Applied::Used)
+    }
+
+    /// Agents per queue now, sorted by queue name then agent.
+    pub fn agents(&self) -> Vec<AgentView> {
+        let mut rows = self.book.agents.rows();
+        let name = |q: u32| self.book.queues[q as usize].name.as_str();
+        rows.sort_by(|a, b| {
+            name(a.queue)
+                .cmp(name(b.queue))
+                .then_with(|| a.agent.cmp(&b.agent))
+        });
+        rows
+    }
+
+    /// Queue name of a queue id (from [`Engine::agents`]).
+    pub fn queue_name(&self, q: u32) -> &str {
+        self.book
+            .queues
+            .get(q as usize)
+            .map_or("", |qs| qs.name.as_str())
+    }
+
+    pub(crate) fn agent_counts(&self, q: u32) -> AgentCounts {
+        self.book.agents.counts(q)
+    }
+
     /// The caller an event names: only a call's ENTERQUEUE carries the number.
     fn caller_of(e: &Event<'_>) -> Caller {
         match e.kind {
@@ -682,6 +758,9 @@ impl Engine {
         }
         if e.kind == Kind::Other {
             return Applied::Used;
+        }
+        if let Some(applied) = Self::apply_agent_event(book, e) {
+            return applied;
         }
         let key = CallKey::new(e.call);
         let mut found = calls.find(&key);
@@ -739,7 +818,7 @@ impl Engine {
         // Music on hold is about the call wherever it is: no queue to match.
         match e.kind {
             Kind::MohStart => {
-                book.moh_start(call, e.ts, e.class);
+                book.moh_start(call, e.ts, e.detail);
                 return Applied::Used;
             }
             Kind::MohStop => {
@@ -752,6 +831,19 @@ impl Engine {
         // rejects the rest), so the stored name is the raw one: one compare instead of a name lookup.
         if book.queues[call.queue as usize].name.as_bytes() != e.queue {
             return Applied::Ignored;
+        }
+        match e.kind {
+            Kind::Answer if call.state == CallState::Waiting => {
+                book.agents
+                    .answer(call.queue, e.agent, call.key.clone(), e.ts)
+            }
+            Kind::TalkEnd | Kind::Transfer => {
+                book.agents.call_over(call.queue, e.agent, &call.key, e.ts)
+            }
+            Kind::Abandon | Kind::Timeout | Kind::ExitKey | Kind::ExitEmpty => {
+                book.agents.unanswered(call.queue, &call.key, e.ts)
+            }
+            _ => {}
         }
         let after = match (e.kind, call.state) {
             (Kind::Answer, CallState::Waiting) => book.answer(call, e.ts, e.agent),

@@ -24,8 +24,38 @@ pub enum Kind {
     MohStart,
     /// Music on hold stopped (JSON `moh_stop`, AMI MusicOnHoldStop).
     MohStop,
+    /// An agent's phone started ringing for a call (queue_log RINGING, JSON `ring`).
+    Ring,
+    /// It stopped ringing unanswered (RINGNOANSWER, RINGCANCELED, JSON `ring_noanswer`).
+    RingEnd,
+    /// An agent joined a queue (ADDMEMBER, AGENTLOGIN, JSON `agent_login`).
+    AgentLogin,
+    /// An agent left a queue, or all its queues when none is named (REMOVEMEMBER, AGENTLOGOFF).
+    AgentLogoff,
+    /// An agent paused, with the reason in `detail` (PAUSE, PAUSEALL, JSON `agent_pause`).
+    AgentPause,
+    /// An agent unpaused (UNPAUSE, UNPAUSEALL, JSON `agent_unpause`).
+    AgentUnpause,
     /// A known event that carries nothing the queue statistics use (RINGNOANSWER, QUEUESTART, PAUSE, ...).
     Other,
+}
+
+impl Kind {
+    /// Events about a call in a queue: a queue_log line of one needs both a call id and a queue. (Ring
+    /// events need only the agent and the queue there.)
+    pub fn is_call_event(self) -> bool {
+        matches!(
+            self,
+            Kind::Enter
+                | Kind::Answer
+                | Kind::Abandon
+                | Kind::Timeout
+                | Kind::ExitKey
+                | Kind::ExitEmpty
+                | Kind::TalkEnd
+                | Kind::Transfer
+        )
+    }
 }
 
 /// One parsed event, borrowing from the input line. Text fields are bytes already checked to be UTF-8, so the
@@ -40,8 +70,8 @@ pub struct Event<'a> {
     pub kind: Kind,
     /// The calling number, where the event carries it (ENTERQUEUE's data2).
     pub caller: &'a [u8],
-    /// The hold-music class of a `MohStart` (empty: the default class).
-    pub class: &'a [u8],
+    /// The hold-music class of a `MohStart` (empty: the default class), the reason of an `AgentPause`.
+    pub detail: &'a [u8],
 }
 
 /// Why a line was rejected. A fixed set, so it can be a Prometheus label (`reason`).

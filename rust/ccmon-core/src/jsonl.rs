@@ -34,12 +34,13 @@ const fn info(kind: Kind, needs_call: bool, needs_queue: bool, needs_agent: bool
     }
 }
 
-/// SPEC §7's types. The engine acts on the queue and music-on-hold events; rings, hold, IVR options and agent
-/// states are accepted and counted (their figures come with the rest of the live-sources work).
+/// SPEC §7's types. The engine acts on the queue, music-on-hold, ring and agent events; hold and IVR options
+/// are accepted and counted (their figures come with the rest of the live-sources work). An agent event
+/// without `queue` (logoff, pause) applies to every queue of the agent; a login names its queue.
 const TYPES: [(&str, TypeInfo); 19] = [
     ("enter", info(Kind::Enter, true, true, false)),
-    ("ring", info(Kind::Other, true, true, false)),
-    ("ring_noanswer", info(Kind::Other, true, true, false)),
+    ("ring", info(Kind::Ring, true, true, true)),
+    ("ring_noanswer", info(Kind::RingEnd, true, true, true)),
     ("answer", info(Kind::Answer, true, true, false)),
     ("talk_end", info(Kind::TalkEnd, true, true, false)),
     ("abandon", info(Kind::Abandon, true, true, false)),
@@ -52,10 +53,13 @@ const TYPES: [(&str, TypeInfo); 19] = [
     ("moh_start", info(Kind::MohStart, true, false, false)),
     ("moh_stop", info(Kind::MohStop, true, false, false)),
     ("ivr_option", info(Kind::Other, true, false, false)),
-    ("agent_login", info(Kind::Other, false, false, true)),
-    ("agent_logoff", info(Kind::Other, false, false, true)),
-    ("agent_pause", info(Kind::Other, false, false, true)),
-    ("agent_unpause", info(Kind::Other, false, false, true)),
+    ("agent_login", info(Kind::AgentLogin, false, true, true)),
+    ("agent_logoff", info(Kind::AgentLogoff, false, false, true)),
+    ("agent_pause", info(Kind::AgentPause, false, false, true)),
+    (
+        "agent_unpause",
+        info(Kind::AgentUnpause, false, false, true),
+    ),
 ];
 
 /// An event's `id`: producers use strings or integers.
@@ -89,6 +93,8 @@ struct Raw<'a> {
     #[serde(default, borrow)]
     class: Option<Text<'a>>,
     #[serde(default, borrow)]
+    reason: Option<Text<'a>>,
+    #[serde(default, borrow)]
     id: Option<Id<'a>>,
 }
 
@@ -101,7 +107,8 @@ pub struct JsonEvent<'a> {
     pub queue: Cow<'a, str>,
     pub agent: Cow<'a, str>,
     pub caller: Cow<'a, str>,
-    pub class: Cow<'a, str>,
+    /// `class` of a `moh_start`, `reason` of an `agent_pause`.
+    pub detail: Cow<'a, str>,
     pub id: Option<Id<'a>>,
 }
 
@@ -115,7 +122,7 @@ impl JsonEvent<'_> {
             agent: self.agent.as_bytes(),
             kind: self.kind,
             caller: self.caller.as_bytes(),
-            class: self.class.as_bytes(),
+            detail: self.detail.as_bytes(),
         }
     }
 }
@@ -206,7 +213,13 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
         queue: raw.queue.unwrap_or_default().0,
         agent: raw.agent.unwrap_or_default().0,
         caller: raw.caller.unwrap_or_default().0,
-        class: raw.class.unwrap_or_default().0,
+        detail: if ty.kind == Kind::AgentPause {
+            raw.reason
+        } else {
+            raw.class
+        }
+        .unwrap_or_default()
+        .0,
         id: raw.id,
     })
 }
@@ -220,7 +233,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
     let text = std::str::from_utf8(line).ok()?;
     let b = text.as_bytes();
     let mut raw = Raw::default();
-    let mut seen = 0u8;
+    let mut seen = 0u16;
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
@@ -263,6 +276,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
             "caller" => 32,
             "id" => 64,
             "class" => 128,
+            "reason" => 256,
             _ => 0,
         };
         if seen & bit != 0 {
@@ -280,6 +294,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
             ("agent", Value::Text(v)) => raw.agent = Some(Text(Cow::Borrowed(v))),
             ("caller", Value::Text(v)) => raw.caller = Some(Text(Cow::Borrowed(v))),
             ("class", Value::Text(v)) => raw.class = Some(Text(Cow::Borrowed(v))),
+            ("reason", Value::Text(v)) => raw.reason = Some(Text(Cow::Borrowed(v))),
             // A field ccmon reads, of the wrong type: serde's error names it.
             _ if bit != 0 => return None,
             // A field ccmon does not read: skipped.
@@ -441,13 +456,13 @@ mod tests {
 
     #[test]
     fn ids_may_be_text_or_numbers_and_unknown_fields_are_ignored() {
-        let line = r#"{"ts": 1, "type": "ring", "call": "c", "queue": "q", "id": 42, "x-vendor": [1, {"a": 2}]}"#;
+        let line = r#"{"ts": 1, "type": "enter", "call": "c", "queue": "q", "id": 42, "x-vendor": [1, {"a": 2}]}"#;
         let JsonLine::Event(e) = parse_line(line.as_bytes()) else {
             panic!()
         };
         assert_eq!(e.id, Some(Id::Number(42)));
         let JsonLine::Event(e) =
-            parse_line(br#"{"ts": 1, "type": "ring", "call": "c", "queue": "q", "id": "e-1"}"#)
+            parse_line(br#"{"ts": 1, "type": "enter", "call": "c", "queue": "q", "id": "e-1"}"#)
         else {
             panic!()
         };
@@ -551,7 +566,7 @@ mod tests {
     /// Pieces of JSON objects, the usual and the awkward: every line built from them must parse the same with
     /// and without the fast path.
     const KEYS: [&str; 11] = [
-        "ts", "type", "call", "queue", "agent", "caller", "id", "class", "x", "Type", "",
+        "ts", "type", "call", "queue", "agent", "caller", "id", "class", "reason", "x", "",
     ];
     /// Values the fast path takes...
     const PLAIN: [&str; 16] = [

@@ -18,6 +18,7 @@
 //! assert_eq!((rows[0].counters.offered, rows[0].counters.answered, rows[0].asa_seconds), (1, 1, Some(12.0)));
 //! ```
 
+pub mod agents;
 mod callers;
 mod calls;
 pub mod config;

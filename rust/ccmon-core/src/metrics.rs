@@ -271,6 +271,36 @@ impl Engine {
             let _ = writeln!(out, " {}", w.plays_max);
         }
 
+        header(
+            out,
+            "ccmon_queue_agents",
+            "gauge",
+            "Agents of the queue now, by state (logged_in counts them all; see README for the states).",
+        );
+        let counts: Vec<_> = (0..queues.len() as u32)
+            .map(|q| self.agent_counts(q))
+            .collect();
+        for (qs, c) in queues.iter().zip(&counts) {
+            for (state, n) in crate::agents::AgentCounts::STATES.iter().zip(c.by_state()) {
+                out.push_str("ccmon_queue_agents");
+                labels(out, site, &qs.name, &[("state", state)]);
+                value(out, n);
+            }
+        }
+        header(
+            out,
+            "ccmon_queue_agent_occupancy",
+            "gauge",
+            "Agents on a call / (agents logged in - agents paused and idle), now; absent with no agent working.",
+        );
+        for (qs, c) in queues.iter().zip(&counts) {
+            if let Some(occupancy) = c.occupancy() {
+                out.push_str("ccmon_queue_agent_occupancy");
+                labels(out, site, &qs.name, &[]);
+                let _ = writeln!(out, " {occupancy}");
+            }
+        }
+
         self.render_sources(out);
     }
 

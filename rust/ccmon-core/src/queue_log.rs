@@ -67,7 +67,7 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
     let Some(kind) = event_kind(name, line.get(bars[3] + 1..).unwrap_or(&[])) else {
         return Parsed::Unknown;
     };
-    if kind != Kind::Other
+    if kind.is_call_event()
         && (call.is_empty() || call == b"NONE" || queue.is_empty() || queue == b"NONE")
     {
         return Parsed::Rejected(RejectReason::MissingField);
@@ -80,7 +80,12 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
         agent,
         kind,
         caller,
-        class: &[],
+        // PAUSE's data1 is the reason.
+        detail: if kind == Kind::AgentPause {
+            field(5)
+        } else {
+            &[]
+        },
     })
 }
 
@@ -97,19 +102,19 @@ const EVENT_NAMES: [(&[u8], Kind); 34] = [
     (b"TRANSFER", Kind::Transfer),
     (b"BLINDTRANSFER", Kind::Transfer),
     (b"ATTENDEDTRANSFER", Kind::Transfer),
-    (b"RINGNOANSWER", Kind::Other),
-    (b"RINGCANCELED", Kind::Other),
+    (b"RINGNOANSWER", Kind::RingEnd),
+    (b"RINGCANCELED", Kind::RingEnd),
     (b"AGENTDUMP", Kind::Other),
-    (b"AGENTLOGIN", Kind::Other),
-    (b"AGENTLOGOFF", Kind::Other),
-    (b"AGENTCALLBACKLOGIN", Kind::Other),
-    (b"AGENTCALLBACKLOGOFF", Kind::Other),
-    (b"ADDMEMBER", Kind::Other),
-    (b"REMOVEMEMBER", Kind::Other),
-    (b"PAUSE", Kind::Other),
-    (b"UNPAUSE", Kind::Other),
-    (b"PAUSEALL", Kind::Other),
-    (b"UNPAUSEALL", Kind::Other),
+    (b"AGENTLOGIN", Kind::AgentLogin),
+    (b"AGENTLOGOFF", Kind::AgentLogoff),
+    (b"AGENTCALLBACKLOGIN", Kind::AgentLogin),
+    (b"AGENTCALLBACKLOGOFF", Kind::AgentLogoff),
+    (b"ADDMEMBER", Kind::AgentLogin),
+    (b"REMOVEMEMBER", Kind::AgentLogoff),
+    (b"PAUSE", Kind::AgentPause),
+    (b"UNPAUSE", Kind::AgentUnpause),
+    (b"PAUSEALL", Kind::AgentPause),
+    (b"UNPAUSEALL", Kind::AgentUnpause),
     (b"PENALTY", Kind::Other),
     (b"QUEUESTART", Kind::Other),
     (b"CONFIGRELOAD", Kind::Other),
@@ -119,7 +124,7 @@ const EVENT_NAMES: [(&[u8], Kind); 34] = [
     (b"QUEUEEND", Kind::Other),
     (b"UPDATEFIELD", Kind::Other),
     (b"CALLSTATUS", Kind::Other),
-    (b"RINGING", Kind::Other),
+    (b"RINGING", Kind::Ring),
 ];
 
 /// A name of up to 16 bytes as one integer: the bytes, zero-padded (a name with a NUL never gets here: such
@@ -163,7 +168,7 @@ fn event_kind(name: &[u8], from: &[u8]) -> Option<Kind> {
             ENTER => return Some(Kind::Enter),
             CONNECT => return Some(Kind::Answer),
             COMPLETECALLER | COMPLETEAGENT => return Some(Kind::TalkEnd),
-            RINGNOANSWER => return Some(Kind::Other),
+            RINGNOANSWER => return Some(Kind::RingEnd),
             ABANDON => return Some(Kind::Abandon),
             _ => {}
         }

@@ -177,6 +177,21 @@ impl Engine {
         Ok(d)
     }
 
+    /// Agents now, one row per queue and agent, as columns.
+    fn agents<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let rows = self.inner.agents();
+        let now = self.inner.now().unwrap_or(0.0);
+        let d = PyDict::new(py);
+        col!(d, rows, "queue", |r| self.inner.queue_name(r.queue));
+        col!(d, rows, "agent", |r| r.agent.as_str());
+        col!(d, rows, "state", |r| r.state);
+        col!(d, rows, "reason", |r| (!r.reason.is_empty())
+            .then_some(r.reason.as_str()));
+        col!(d, rows, "since", |r| r.since);
+        col!(d, rows, "in_state_seconds", |r| (now - r.since).max(0.0));
+        Ok(d)
+    }
+
     /// Per-source telemetry: a list of dicts.
     fn sources<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
