@@ -8,6 +8,9 @@ import re
 import urllib.request
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import ccmon
 from ccmon.server import Server
 
@@ -134,3 +137,108 @@ def test_agents_are_served_by_the_api() -> None:
         assert rows == [("sales", "SIP/1", "available")]
     finally:
         server.stop()
+
+
+# --- the rules against a small model, on random event sequences ---------------------------------------------
+
+
+AGENTS = ["A", "B", "C"]
+KINDS = "agent_login agent_logoff agent_pause agent_unpause enter ring answer talk_end abandon".split()
+QUEUES = ["q1", "q2"]
+
+
+class Model:
+    """The README's agent rules, written out plainly."""
+
+    def __init__(self) -> None:
+        # (queue, agent) -> [activity, paused, reason, call]
+        self.agents: dict[tuple[str, str], list[Any]] = {}
+        self.calls: dict[str, str] = {}  # call -> queue, for calls waiting or talking
+        self.waiting: dict[str, bool] = {}  # call -> still waiting (not yet answered)
+        self.queues_known: set[str] = set()  # queues the engine knows: from an entry or a login
+
+    def apply(self, kind: str, queue: str | None, agent: str | None, call: str | None, reason: str) -> None:
+        mine = [k for k in self.agents if k[1] == agent]
+        if kind == "agent_login":
+            self.queues_known.add(queue)  # type: ignore[arg-type]
+            self.agents.setdefault((queue, agent), ["idle", False, None, None])  # type: ignore[arg-type]
+        elif kind == "agent_logoff":
+            for k in [(queue, agent)] if queue else mine:
+                self.agents.pop(k, None)  # type: ignore[arg-type]
+        elif kind in ("agent_pause", "agent_unpause"):
+            targets = [(queue, agent)] if queue else mine
+            for k in targets:
+                if queue and queue not in self.queues_known:
+                    continue
+                a = self.agents.setdefault(k, ["idle", False, None, None])  # type: ignore[arg-type]
+                a[1] = kind == "agent_pause"
+                a[2] = reason if a[1] else None
+        elif kind == "enter":
+            self.queues_known.add(queue)  # type: ignore[arg-type]
+            self.calls[call] = queue  # type: ignore[index,assignment]
+            self.waiting[call] = True  # type: ignore[index]
+        elif kind == "ring" and queue in self.queues_known:
+            a = self.agents.setdefault((queue, agent), ["idle", False, None, None])  # type: ignore[arg-type]
+            if a[0] == "idle":
+                a[0], a[3] = "ringing", call
+        elif kind == "answer" and self.calls.get(call) == queue and self.waiting.get(call, True):  # type: ignore[arg-type]
+            for a in self.agents.values():
+                if a[0] == "ringing" and a[3] == call and self.key_queue(a) == queue:
+                    a[0], a[3] = "idle", None
+            a = self.agents.setdefault((queue, agent), ["idle", False, None, None])  # type: ignore[arg-type]
+            a[0], a[3] = "on_call", call
+            self.waiting[call] = False  # type: ignore[index]
+        elif kind == "talk_end" and self.calls.get(call) == queue and not self.waiting.get(call, True):  # type: ignore[arg-type]
+            for k, a in self.agents.items():
+                if k[0] == queue and a[3] == call:
+                    a[0], a[3] = "idle", None
+            del self.calls[call]  # type: ignore[arg-type]
+        elif kind == "abandon" and self.calls.get(call) == queue and self.waiting.get(call, True):  # type: ignore[arg-type]
+            for k, a in self.agents.items():
+                if k[0] == queue and a[0] == "ringing" and a[3] == call:
+                    a[0], a[3] = "idle", None
+            del self.calls[call]  # type: ignore[arg-type]
+
+    def key_queue(self, a: list[Any]) -> str:
+        return next(k[0] for k, v in self.agents.items() if v is a)
+
+    def states(self) -> dict[tuple[str, str], tuple[str, str | None]]:
+        shown = {}
+        for k, (activity, paused, reason, _) in self.agents.items():
+            state = {"on_call": "on_call", "ringing": "ringing"}.get(
+                activity, "paused" if paused else "available"
+            )
+            shown[k] = (state, reason if paused else None)
+        return shown
+
+
+@st.composite
+def agent_events(draw: st.DrawFn) -> list[tuple[str, str | None, str | None, str | None, str]]:
+    events = []
+    for _ in range(draw(st.integers(0, 40))):
+        kind = draw(st.sampled_from(KINDS))
+        queue = draw(st.sampled_from(QUEUES))
+        if kind in ("agent_logoff", "agent_pause", "agent_unpause") and draw(st.booleans()):
+            queue = None
+        agent = draw(st.sampled_from(AGENTS)) if kind.startswith(("agent", "ring", "answer")) else None
+        call = draw(st.sampled_from(["c1", "c2", "c3"])) if not kind.startswith("agent") else None
+        events.append((kind, queue, agent, call, draw(st.sampled_from(["lunch", "training"]))))
+    return events
+
+
+@settings(max_examples=300)
+@given(agent_events())
+def test_agent_states_follow_the_rules_on_random_sequences(events: list[Any]) -> None:
+    model = Model()
+    lines = b""
+    for i, (kind, queue, agent, call, reason) in enumerate(events):
+        if kind == "enter" and call in model.calls:
+            continue  # a second enter while in a queue is another rule (SPEC §2), not an agent one
+        fields: dict[str, Any] = {"call": call, "queue": queue, "agent": agent}
+        if kind == "agent_pause":
+            fields["reason"] = reason
+        lines += ev(100 + i, kind, **{k: v for k, v in fields.items() if v is not None})
+        model.apply(kind, queue, agent, call, reason)
+    m = ccmon.Monitor()
+    m.feed(lines, format="jsonl")
+    assert states(m) == model.states()

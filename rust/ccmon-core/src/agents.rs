@@ -133,9 +133,16 @@ impl AgentTable {
     fn update(&mut self, q: u32, name: &[u8], ts: f64, change: impl FnOnce(&mut Agent)) {
         if let Some(agent) = self.get(q, name, ts) {
             // Compared as the two fields the shown state comes from: no string compare per event.
-            let before = (agent.activity, agent.paused && agent.activity == Activity::Idle);
+            let before = (
+                agent.activity,
+                agent.paused && agent.activity == Activity::Idle,
+            );
             change(agent);
-            if (agent.activity, agent.paused && agent.activity == Activity::Idle) != before {
+            if (
+                agent.activity,
+                agent.paused && agent.activity == Activity::Idle,
+            ) != before
+            {
                 agent.since = ts;
             }
         }

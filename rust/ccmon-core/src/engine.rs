@@ -832,17 +832,20 @@ impl Engine {
         if book.queues[call.queue as usize].name.as_bytes() != e.queue {
             return Applied::Ignored;
         }
-        match e.kind {
-            Kind::Answer if call.state == CallState::Waiting => {
+        // Agents follow only the events the call's state machine takes below (an abandon of a call already
+        // talking is ignored there, and frees nobody here).
+        match (e.kind, call.state) {
+            (Kind::Answer, CallState::Waiting) => {
                 book.agents
                     .answer(call.queue, e.agent, call.key.clone(), e.ts)
             }
-            Kind::TalkEnd | Kind::Transfer => {
+            (Kind::TalkEnd, CallState::Talking) | (Kind::Transfer, _) => {
                 book.agents.call_over(call.queue, e.agent, &call.key, e.ts)
             }
-            Kind::Abandon | Kind::Timeout | Kind::ExitKey | Kind::ExitEmpty => {
-                book.agents.unanswered(call.queue, &call.key, e.ts)
-            }
+            (
+                Kind::Abandon | Kind::Timeout | Kind::ExitKey | Kind::ExitEmpty,
+                CallState::Waiting,
+            ) => book.agents.unanswered(call.queue, &call.key, e.ts),
             _ => {}
         }
         let after = match (e.kind, call.state) {
