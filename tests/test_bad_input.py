@@ -24,6 +24,7 @@ REASONS = (
     "too_many_queues",
     "invalid_json",
     "bad_field",
+    "bad_frame",
 )
 T = 1700000000
 
@@ -187,6 +188,7 @@ def test_rejections_are_exported_per_reason() -> None:
         "too_many_queues": 0,
         "invalid_json": 0,
         "bad_field": 0,
+        "bad_frame": 0,
     }
     assert re.search(r'^ccmon_events_ingested_total\{source="queue_log"\} 2$', m.metrics_text(), re.M)
 

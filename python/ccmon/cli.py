@@ -125,7 +125,7 @@ def _print_table(report: dict[str, Any], console: Console) -> None:
 def replay(
     files: Annotated[list[Path], typer.Argument(help="Recorded logs, read in order.")],
     format: Annotated[
-        str, typer.Option(help="auto (by the first line: '{' is jsonl), queue_log, jsonl")
+        str, typer.Option(help="auto (by how the file starts), queue_log, jsonl, ami")
     ] = "auto",
     config: ConfigOpt = None,
     output: Annotated[str, typer.Option(help="json or table")] = "table",

@@ -107,10 +107,15 @@ JOURNEY_SCHEMA: dict[str, Any] = {
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """``jsonl`` when the first non-blank byte of the file is ``{``, else ``queue_log``."""
+    """``jsonl`` when the file's first non-blank byte is ``{``; ``ami`` when it starts like a manager session
+    (``Asterisk Call Manager``, ``Event:``, ``Response:``); else ``queue_log``."""
     with open(path, "rb") as f:
         head = f.read(4096).lstrip()
-    return "jsonl" if head.startswith(b"{") else "queue_log"
+    if head.startswith(b"{"):
+        return "jsonl"
+    if head.startswith((b"Asterisk Call Manager", b"Event:", b"Response:")):
+        return "ami"
+    return "queue_log"
 
 
 class RejectionLog:
@@ -211,8 +216,8 @@ class Monitor:
     def feed_file(self, path: str | os.PathLike[str], format: str = "auto", source: str | None = None) -> int:
         """Reads a whole recorded file (in Rust, without the GIL); returns the bytes read.
 
-        ``format="auto"`` tells the formats apart by the file's first non-blank byte: ``{`` is JSON lines,
-        anything else queue_log. The format also names the source unless ``source`` is given.
+        ``format="auto"`` tells the formats apart by how the file starts (see `detect_format`). The format
+        also names the source unless ``source`` is given.
         """
         fmt = detect_format(path) if format == "auto" else format
         with self._lock:

@@ -26,6 +26,8 @@ pub enum Format {
     QueueLog,
     /// JSON lines (SPEC §7), see [`crate::jsonl`].
     Jsonl,
+    /// Asterisk Manager Interface frames (SPEC §7), see [`crate::ami`].
+    Ami,
 }
 
 impl Format {
@@ -34,8 +36,9 @@ impl Format {
         match name {
             "queue_log" | "auto" => Ok(Format::QueueLog),
             "jsonl" => Ok(Format::Jsonl),
+            "ami" => Ok(Format::Ami),
             other => Err(format!(
-                "unknown format {other:?}; allowed: auto, queue_log, jsonl"
+                "unknown format {other:?}; allowed: auto, queue_log, jsonl, ami"
             )),
         }
     }
@@ -206,6 +209,8 @@ pub struct SourceStats {
     /// them (SPEC §5).
     moh_events: bool,
     seen_ids: SeenIds,
+    /// The AMI frame being read.
+    ami: crate::ami::FrameBuilder,
     pub last_event_ts: Option<f64>,
     partial: Vec<u8>,
     discarding: bool,
@@ -489,6 +494,16 @@ impl Engine {
                 }
             }
         }
+        if format == Format::Ami {
+            let mut scanned = queue_log::Scan::default();
+            let mut lines = queue_log::Lines::new(rest);
+            while let Some(line) = lines.next_line(&mut scanned) {
+                src.lines += 1;
+                Self::apply_ami_line(&mut self.book, &mut self.calls, src, line, max);
+            }
+            Self::buffer_partial(src, lines.rest(), max);
+            return;
+        }
         if format == Format::Jsonl {
             let mut scanned = queue_log::Scan::default();
             let mut lines = queue_log::Lines::new(rest);
@@ -582,6 +597,12 @@ impl Engine {
             src.lines += 1;
             Self::process_line(&mut self.book, &mut self.calls, src, format, &line);
         }
+        if format == Format::Ami {
+            let max = self.book.cfg.max_line_bytes;
+            if let Some(frame) = src.ami.finish(max) {
+                Self::apply_ami_frame(&mut self.book, &mut self.calls, src, frame);
+            }
+        }
     }
 
     /// The rejections kept since the last call, oldest first, and per source how many more there were. For the
@@ -608,6 +629,10 @@ impl Engine {
         let parsed = match format {
             Format::QueueLog => queue_log::parse_line(line),
             Format::Jsonl => return Self::apply_json_line(book, calls, src, line),
+            Format::Ami => {
+                let max = book.cfg.max_line_bytes;
+                return Self::apply_ami_line(book, calls, src, line, max);
+            }
         };
         match parsed {
             Parsed::Event(e) => Self::count_event(book, calls, src, &e, Self::caller_of(&e)),
@@ -616,6 +641,41 @@ impl Engine {
             Parsed::Rejected(r) => {
                 let n = src.lines;
                 src.reject(r, Some(n), line);
+            }
+        }
+    }
+
+    fn apply_ami_line(
+        book: &mut Book,
+        calls: &mut CallTable,
+        src: &mut SourceStats,
+        line: &[u8],
+        max: usize,
+    ) {
+        let Some(frame) = src.ami.push(line, max) else {
+            return;
+        };
+        Self::apply_ami_frame(book, calls, src, frame);
+    }
+
+    fn apply_ami_frame(
+        book: &mut Book,
+        calls: &mut CallTable,
+        src: &mut SourceStats,
+        frame: crate::ami::AmiFrame,
+    ) {
+        use crate::ami::AmiFrame;
+        match frame {
+            AmiFrame::Event(ev) => {
+                let e = ev.event();
+                Self::count_event(book, calls, src, &e, Self::caller_of(&e));
+            }
+            AmiFrame::Skip => {}
+            AmiFrame::Unknown => src.unknown += 1,
+            AmiFrame::Rejected(r, why) => {
+                // The frame ended at this line; its number is the log's pointer to it.
+                let n = src.lines;
+                src.reject(r, Some(n), why.as_bytes());
             }
         }
     }
@@ -829,7 +889,9 @@ impl Engine {
         }
         // An event about another queue than the one the call is in. Names are valid UTF-8 (the parser
         // rejects the rest), so the stored name is the raw one: one compare instead of a name lookup.
-        if book.queues[call.queue as usize].name.as_bytes() != e.queue {
+        // AMI transfer events name no queue: they apply to the queue the call is in.
+        let any_queue = e.kind == Kind::Transfer && e.queue.is_empty();
+        if !any_queue && book.queues[call.queue as usize].name.as_bytes() != e.queue {
             return Applied::Ignored;
         }
         // Agents follow only the events the call's state machine takes below (an abandon of a call already

@@ -89,10 +89,12 @@ pub enum RejectReason {
     InvalidJson,
     /// JSON lines: a field of the wrong type or value.
     BadField,
+    /// AMI: a frame with a line that is not `Key: Value`, or too big.
+    BadFrame,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::TooFewFields,
         RejectReason::BadTimestamp,
         RejectReason::InvalidUtf8,
@@ -102,6 +104,7 @@ impl RejectReason {
         RejectReason::TooManyQueues,
         RejectReason::InvalidJson,
         RejectReason::BadField,
+        RejectReason::BadFrame,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +118,7 @@ impl RejectReason {
             RejectReason::TooManyQueues => "too_many_queues",
             RejectReason::InvalidJson => "invalid_json",
             RejectReason::BadField => "bad_field",
+            RejectReason::BadFrame => "bad_frame",
         }
     }
 

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod agents;
+pub mod ami;
 mod callers;
 mod calls;
 pub mod config;
