@@ -13,7 +13,7 @@
 //! | AgentCalled / AgentRingNoAnswer | ring / ring end |
 //! | QueueMemberAdded / QueueMemberRemoved / QueueMemberPause | agent login / logoff / pause (`Paused`, `PausedReason`) |
 
-use crate::event::{Event, Kind, RejectReason};
+use crate::event::{Kind, OwnedEvent, RejectReason};
 
 /// Headers kept per frame; more make the frame a `bad_frame`.
 const MAX_HEADERS: usize = 128;
@@ -37,31 +37,8 @@ pub enum AmiFrame {
     Rejected(RejectReason, String),
 }
 
-/// An event from a frame; it owns its text (a frame spans lines, and lines chunks).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AmiEvent {
-    pub ts: f64,
-    pub kind: Kind,
-    pub call: String,
-    pub queue: String,
-    pub agent: String,
-    pub caller: String,
-    pub detail: String,
-}
-
-impl AmiEvent {
-    pub fn event(&self) -> Event<'_> {
-        Event {
-            ts: self.ts,
-            call: self.call.as_bytes(),
-            queue: self.queue.as_bytes(),
-            agent: self.agent.as_bytes(),
-            kind: self.kind,
-            caller: self.caller.as_bytes(),
-            detail: self.detail.as_bytes(),
-        }
-    }
-}
+/// An event from a frame; it owns its text (a frame spans lines, and lines chunks). AMI has no event ids.
+pub type AmiEvent = OwnedEvent<'static, ()>;
 
 impl FrameBuilder {
     /// Takes one line (without its newline). A blank line ends the frame: it is returned mapped.
@@ -188,23 +165,27 @@ fn map(fields: &[(String, String)]) -> AmiFrame {
     if kind.is_call_event() && kind != Kind::Transfer && queue.is_empty() {
         return AmiFrame::Rejected(RejectReason::MissingField, format!("{name} without Queue"));
     }
+    let owned = |s: &str| std::borrow::Cow::Owned(s.to_string());
     AmiFrame::Event(AmiEvent {
         ts,
         kind,
-        call: call.to_string(),
-        queue: queue.to_string(),
-        agent: first(fields, &["MemberName", "Interface", "StateInterface"]).to_string(),
-        caller: if kind == Kind::Enter {
-            first(fields, &["CallerIDNum"]).to_string()
+        call: owned(call),
+        queue: owned(queue),
+        agent: owned(first(
+            fields,
+            &["MemberName", "Interface", "StateInterface"],
+        )),
+        caller: owned(if kind == Kind::Enter {
+            first(fields, &["CallerIDNum"])
         } else {
-            String::new()
-        },
-        detail: match kind {
+            ""
+        }),
+        detail: owned(match kind {
             Kind::MohStart => first(fields, &["Class"]),
             Kind::AgentPause => first(fields, &["PausedReason", "Reason"]),
             _ => "",
-        }
-        .to_string(),
+        }),
+        id: None,
     })
 }
 
@@ -258,7 +239,7 @@ mod tests {
         let AmiFrame::Event(enter) = &got[0] else {
             panic!()
         };
-        assert_eq!((enter.ts, enter.caller.as_str()), (100.5, "600111222"));
+        assert_eq!((enter.ts, enter.caller.as_ref()), (100.5, "600111222"));
     }
 
     #[test]

@@ -40,6 +40,35 @@ pub enum Kind {
     Other,
 }
 
+/// An event whose text is owned, or borrowed where the source allows (JSON lines, AMI frames): the engine's
+/// view of it is [`OwnedEvent::event`]. `I` is the source's event id, if it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedEvent<'a, I> {
+    pub ts: f64,
+    pub kind: Kind,
+    pub call: std::borrow::Cow<'a, str>,
+    pub queue: std::borrow::Cow<'a, str>,
+    pub agent: std::borrow::Cow<'a, str>,
+    pub caller: std::borrow::Cow<'a, str>,
+    /// As [`Event::detail`].
+    pub detail: std::borrow::Cow<'a, str>,
+    pub id: Option<I>,
+}
+
+impl<I> OwnedEvent<'_, I> {
+    pub fn event(&self) -> Event<'_> {
+        Event {
+            ts: self.ts,
+            call: self.call.as_bytes(),
+            queue: self.queue.as_bytes(),
+            agent: self.agent.as_bytes(),
+            kind: self.kind,
+            caller: self.caller.as_bytes(),
+            detail: self.detail.as_bytes(),
+        }
+    }
+}
+
 impl Kind {
     /// Events about a call in a queue: a queue_log line of one needs both a call id and a queue. (Ring
     /// events need only the agent and the queue there.)

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::event::{Event, Kind, RejectReason};
+use crate::event::{Kind, OwnedEvent, RejectReason};
 
 /// What an event type means to the engine, and the fields it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,34 +98,8 @@ struct Raw<'a> {
     id: Option<Id<'a>>,
 }
 
-/// A valid event, its strings borrowed from the line where it had no escapes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JsonEvent<'a> {
-    pub ts: f64,
-    pub kind: Kind,
-    pub call: Cow<'a, str>,
-    pub queue: Cow<'a, str>,
-    pub agent: Cow<'a, str>,
-    pub caller: Cow<'a, str>,
-    /// `class` of a `moh_start`, `reason` of an `agent_pause`.
-    pub detail: Cow<'a, str>,
-    pub id: Option<Id<'a>>,
-}
-
-impl JsonEvent<'_> {
-    /// The engine's view of it.
-    pub fn event(&self) -> Event<'_> {
-        Event {
-            ts: self.ts,
-            call: self.call.as_bytes(),
-            queue: self.queue.as_bytes(),
-            agent: self.agent.as_bytes(),
-            kind: self.kind,
-            caller: self.caller.as_bytes(),
-            detail: self.detail.as_bytes(),
-        }
-    }
-}
+/// A valid event, its strings borrowed from the line where they had no escapes.
+pub type JsonEvent<'a> = OwnedEvent<'a, Id<'a>>;
 
 /// The result of parsing one line.
 #[derive(Debug, Clone, PartialEq)]
