@@ -96,3 +96,145 @@ def test_replay_recognises_an_ami_recording(tmp_path: Path) -> None:
     )
     report = json.loads(out.stdout)
     assert [(q["queue"], q["offered"]) for q in report["queues"]] == [("sales", 2), ("support", 1)]
+
+
+# --- the live client against a test manager that speaks the protocol ------------------------------------
+
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from ami_server import AmiServer, Session  # noqa: E402
+
+from ccmon.sources.ami import AmiClient, parse_ami_url  # noqa: E402
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def running(server: AmiServer, m: ccmon.Monitor, **kw: float) -> tuple[AmiClient, threading.Event]:
+    client = AmiClient(f"ami://ccmon@127.0.0.1:{server.port}", "s3cret", m, min_backoff=0.05, **kw)
+    stop = threading.Event()
+    threading.Thread(target=client.run, args=(stop,), daemon=True).start()
+    return client, stop
+
+
+def offered(m: ccmon.Monitor) -> int:
+    q = m.queues()
+    return int(q["offered"].sum()) if q.height else 0
+
+
+def test_the_client_logs_in_and_feeds_the_events() -> None:
+    server = AmiServer("ccmon", "s3cret", [Session(SESSION.split("\r\n\r\n", 2)[2].encode())])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        assert wait_for(lambda: offered(m) == 3)
+        assert client.up
+        assert m.queues().equals(fed(SESSION).queues())
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_refused_login_is_retried_and_the_secret_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    server = AmiServer(
+        "ccmon", "s3cret", [Session(refuse_login=True), Session(SESSION.split("\r\n\r\n", 2)[2].encode())]
+    )
+    m = ccmon.Monitor()
+    with caplog.at_level("DEBUG"):
+        client, stop = running(server, m)
+        try:
+            assert wait_for(lambda: offered(m) == 3)
+            assert client.connects == 2
+        finally:
+            stop.set()
+            server.close()
+    assert any("refused: Authentication failed" in r.getMessage() for r in caplog.records)
+    assert all("s3cret" not in r.getMessage() for r in caplog.records)
+
+
+def test_after_a_disconnect_mid_frame_it_reconnects_and_nothing_is_stitched() -> None:
+    events = SESSION.split("\r\n\r\n", 2)[2].encode()
+    cut = events.index(b"Event: AgentConnect") + 30  # inside a frame
+    server = AmiServer("ccmon", "s3cret", [Session(events, cut_after=cut), Session(events[cut:])])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        assert wait_for(lambda: client.connects == 2 and offered(m) == 3)
+        (src,) = m.sources()
+        # The cut frame and the tail the second session starts with are each one counted rejection.
+        assert src["rejected"] >= 1
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_stalled_manager_is_dropped_after_two_silent_ping_periods() -> None:
+    server = AmiServer(
+        "ccmon", "s3cret", [Session(stall=True), Session(SESSION.split("\r\n\r\n", 2)[2].encode())]
+    )
+    m = ccmon.Monitor()
+    client, stop = running(server, m, ping_seconds=0.2)
+    try:
+        assert wait_for(lambda: client.connects == 2 and offered(m) == 3)
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_the_url_names_no_secret() -> None:
+    assert parse_ami_url("ami://ccmon@pbx") == ("ccmon", "pbx", 5038)
+    with pytest.raises(ValueError, match="no secret in the URL"):
+        parse_ami_url("ami://ccmon:pw@pbx:5038")
+
+
+def test_run_follows_a_manager_with_the_secret_from_the_environment(tmp_path: Path) -> None:
+    import os
+    import urllib.request
+
+    from test_live import free_port, get
+
+    server = AmiServer("ccmon", "s3cret", [Session(SESSION.split("\r\n\r\n", 2)[2].encode())])
+    port = free_port()
+    env = {**os.environ, "CCMON_AMI_SECRET": "s3cret"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccmon", "run", "--ami", f"ami://ccmon@127.0.0.1:{server.port}",
+         "--listen", f"127.0.0.1:{port}", "--duration", "60"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def seen() -> bool:
+            try:
+                return 'ccmon_queue_entries_total{queue="sales"} 2' in get(f"{base}/metrics")[1]
+            except OSError:
+                return False
+
+        assert wait_for(seen, timeout=20)
+        assert 'ccmon_source_up{source="ami"} 1.0' in get(f"{base}/metrics")[1]
+        with urllib.request.urlopen(f"{base}/api/v1/agents", timeout=5) as r:
+            assert {a["agent"] for a in json.loads(r.read())["agents"]} == {"Alice", "Bob"}
+        assert server.logins == [("ccmon", "s3cret")]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        server.close()
+
+
+def test_run_refuses_an_ami_url_without_a_secret() -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "CCMON_AMI_SECRET"}
+    out = subprocess.run(
+        [sys.executable, "-m", "ccmon", "run", "--ami", "ami://ccmon@127.0.0.1:1", "--duration", "1"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "CCMON_AMI_SECRET" in out.stderr

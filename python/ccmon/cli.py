@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -192,6 +193,17 @@ def run(
             help="HOST:PORT to listen on for producers that send JSON lines over TCP (source tcp).",
         ),
     ] = None,
+    ami: Annotated[
+        str | None,
+        typer.Option(
+            "--ami",
+            help="ami://USER@HOST[:PORT] of an Asterisk manager (timestampevents = yes); the secret comes "
+            "from CCMON_AMI_SECRET or --ami-secret-file, never from the command line.",
+        ),
+    ] = None,
+    ami_secret_file: Annotated[
+        Path | None, typer.Option("--ami-secret-file", help="A file holding the AMI secret.")
+    ] = None,
     listen: ListenOpt = "127.0.0.1:9108",
     config: ConfigOpt = None,
     from_end: Annotated[
@@ -213,6 +225,7 @@ def run(
 
     Events can also be POSTed as JSON lines to /api/v1/events; with no file to follow, that is the only input.
     """
+    from ccmon.sources.ami import AmiClient
     from ccmon.sources.file import FileFollower
     from ccmon.sources.stream import StdinReader, TcpListener
 
@@ -235,8 +248,14 @@ def run(
             followers.append(TcpListener(*parse_listen(jsonl_tcp), monitor))
         except (OSError, ValueError) as e:
             raise _fail(f"--jsonl-tcp {jsonl_tcp}: {e}") from None
+    if ami is not None:
+        secret = _ami_secret(ami_secret_file)
+        try:
+            followers.append(AmiClient(ami, secret, monitor))
+        except ValueError as e:
+            raise _fail(str(e)) from None
     server, stop = _serve(monitor, followers, listen, duration)
-    inputs = [str(queue_log or ""), str(jsonl or ""), f"tcp {jsonl_tcp}" if jsonl_tcp else ""]
+    inputs = [str(queue_log or ""), str(jsonl or ""), f"tcp {jsonl_tcp}" if jsonl_tcp else "", ami or ""]
     following = ", ".join(i for i in inputs if i) or "no file"
     logging.getLogger("ccmon").info(
         "following %s; serving http://%s:%d/metrics; POST JSON lines to /api/v1/events",
@@ -250,6 +269,19 @@ def run(
     except KeyboardInterrupt:
         stop.set()
     server.stop()
+
+
+def _ami_secret(path: Path | None) -> str:
+    """The AMI secret: from the file when given, else from CCMON_AMI_SECRET."""
+    if path is not None:
+        try:
+            return path.read_text().strip()
+        except OSError as e:
+            raise _fail(f"--ami-secret-file: {e}") from None
+    secret = os.environ.get("CCMON_AMI_SECRET")
+    if not secret:
+        raise _fail("--ami needs its secret in CCMON_AMI_SECRET or a file named by --ami-secret-file")
+    return secret
 
 
 @app.command()

@@ -1,0 +1,146 @@
+"""A live Asterisk Manager Interface client: ``ccmon run --ami ami://user@pbx:5038``.
+
+It connects, logs in (the secret comes from the environment or a file, never from the command line, and is
+never logged), then hands the raw event stream to the engine, which parses the frames (``format="ami"``).
+Events need their ``Timestamp`` header: set ``timestampevents = yes`` in Asterisk's ``manager.conf``. A Ping
+every ``ping_seconds`` keeps the connection alive; silence for twice that, a refused login or any socket
+error closes it and the client reconnects after a backoff that doubles up to ``max_backoff`` seconds, with
+jitter so that many monitors do not reconnect in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+from urllib.parse import urlparse
+
+from ccmon.monitor import Monitor
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 16
+
+
+class LoginRefused(Exception):
+    """The manager answered the login with an error."""
+
+
+def parse_ami_url(url: str) -> tuple[str, str, int]:
+    """``ami://user@host:5038`` → ``(user, host, port)``; the port defaults to 5038."""
+    parsed = urlparse(url)
+    if parsed.scheme != "ami" or not parsed.hostname or not parsed.username:
+        raise ValueError(f"--ami {url!r}: expected ami://USER@HOST[:PORT]")
+    if parsed.password:
+        raise ValueError("--ami: put no secret in the URL; use CCMON_AMI_SECRET or --ami-secret-file")
+    return parsed.username, parsed.hostname, parsed.port or 5038
+
+
+class AmiClient:
+    """Feeds one manager's events into a monitor until ``stop`` is set; ``up`` while logged in."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        monitor: Monitor,
+        name: str = "ami",
+        ping_seconds: float = 20.0,
+        min_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.user, self.host, self.port = parse_ami_url(url)
+        self._secret = secret
+        self.monitor = monitor
+        self.name = name
+        self.ping_seconds = ping_seconds
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.connects = 0
+        self._up = False
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                self._session(stop)
+                failures = 0
+            except LoginRefused as e:
+                log.error("%s: login as %s refused: %s", self.name, self.user, e)
+                failures += 1
+            except OSError as e:
+                log.warning("%s: connection to %s:%d lost: %s", self.name, self.host, self.port, e)
+                failures += 1
+            finally:
+                self._up = False
+            delay = min(self.max_backoff, self.min_backoff * 2 ** max(0, failures - 1))
+            stop.wait(delay * random.uniform(0.5, 1.5))
+
+    def _session(self, stop: threading.Event) -> None:
+        with socket.create_connection((self.host, self.port), timeout=10) as conn:
+            conn.settimeout(self.ping_seconds)
+            self.connects += 1
+            pending = self._login(conn)
+            self._up = True
+            log.info("%s: logged in to %s:%d as %s", self.name, self.host, self.port, self.user)
+            try:
+                if pending:
+                    self.monitor.feed(pending, "ami", self.name)
+                self._stream(conn, stop)
+            finally:
+                # A frame cut by the disconnect ends here: it is counted, not stitched to the next session.
+                self.monitor.end_of_input("ami", self.name)
+
+    def _login(self, conn: socket.socket) -> bytes:
+        """Logs in; returns what arrived after the login response (events already streaming)."""
+        conn.sendall(
+            (
+                f"Action: Login\r\nUsername: {self.user}\r\nSecret: {self._secret}\r\n"
+                "Events: on\r\nActionID: ccmon-login\r\n\r\n"
+            ).encode()
+        )
+        buf = b""
+        while True:
+            chunk = conn.recv(CHUNK)
+            if not chunk:
+                raise OSError("closed during login")
+            buf += chunk
+            # The banner line, then the response frame (AMI ends lines with CRLF, frames with a blank line).
+            while (end := buf.find(b"\r\n\r\n")) >= 0:
+                frame, buf = buf[:end], buf[end + 4 :]
+                if b"ActionID: ccmon-login" not in frame:
+                    continue
+                if b"Response: Success" in frame:
+                    return buf
+                messages = [line[8:].strip() for line in frame.splitlines() if line.startswith(b"Message:")]
+                raise LoginRefused(messages[0].decode(errors="replace") if messages else "no reason given")
+            if len(buf) > 1 << 20:
+                raise OSError("no login response in the first MiB")
+
+    def _stream(self, conn: socket.socket, stop: threading.Event) -> None:
+        last_data = time.monotonic()
+        next_ping = last_data + self.ping_seconds
+        pings = 0
+        conn.settimeout(min(1.0, self.ping_seconds))
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_ping:
+                pings += 1
+                conn.sendall(f"Action: Ping\r\nActionID: ccmon-ping-{pings}\r\n\r\n".encode())
+                next_ping = now + self.ping_seconds
+            if now - last_data > 2 * self.ping_seconds:
+                raise OSError(f"no data for {2 * self.ping_seconds:g} s (Ping unanswered)")
+            try:
+                chunk = conn.recv(CHUNK)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise OSError("closed by the manager")
+            last_data = time.monotonic()
+            self.monitor.feed(chunk, "ami", self.name)
