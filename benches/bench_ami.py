@@ -1,0 +1,167 @@
+"""AMI frame parsing speed: ccmon against a pure-Python parser of the same frames, side by side in one run.
+
+    python benches/bench_ami.py            # 1 M events as AMI frames (~200 MB)
+    python benches/bench_ami.py --quick    # 200 k events
+
+The input is the generated queue_log of benches/gen_queue_log.py with each call event rewritten as the AMI
+frame Asterisk sends for it (QueueCallerJoin, AgentConnect, AgentComplete, QueueCallerAbandon,
+AgentRingNoAnswer, BlindTransfer, QueueMemberPause; with ``Timestamp``, ``Linkedid``, ``Queue``, ...), written
+once to bench-data/. Contenders, in interleaved rounds (best time kept):
+
+- ccmon ``Monitor().feed_file(path, format="ami")``: frames parsed in Rust and every figure kept current;
+- a pure-Python parser doing only a parser's work: split frames at blank lines, headers into a dict, the
+  event mapped and its required headers checked; no figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gen_queue_log import ensure_queue_log
+
+import ccmon
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EVENTS = {
+    "ENTERQUEUE": "QueueCallerJoin",
+    "CONNECT": "AgentConnect",
+    "COMPLETECALLER": "AgentComplete",
+    "COMPLETEAGENT": "AgentComplete",
+    "ABANDON": "QueueCallerAbandon",
+    "RINGNOANSWER": "AgentRingNoAnswer",
+    "TRANSFER": "BlindTransfer",
+    "PAUSE": "QueueMemberPause",
+    "UNPAUSE": "QueueMemberPause",
+}
+# What the Python parser checks per event: the headers ccmon needs.
+NEEDS = {
+    "QueueCallerJoin": ("Linkedid", "Queue"),
+    "AgentConnect": ("Linkedid", "Queue"),
+    "AgentComplete": ("Linkedid", "Queue"),
+    "QueueCallerAbandon": ("Linkedid", "Queue"),
+    "AgentRingNoAnswer": ("Queue",),
+    "BlindTransfer": ("TransfereeLinkedid",),
+    "QueueMemberPause": ("Queue", "MemberName"),
+}
+
+
+def to_ami(queue_log: Path, out: Path) -> int:
+    """Rewrites the queue_log's events as AMI frames; returns how many frames."""
+    n = 0
+    with open(queue_log, encoding="utf-8") as src, open(out, "w", encoding="utf-8", newline="") as dst:
+        dst.write("Asterisk Call Manager/5.0.1\r\n")
+        for line in src:
+            ts, call, queue, agent, name, *data = line.rstrip("\n").split("|")
+            event = EVENTS.get(name)
+            if event is None:
+                continue
+            h = [f"Event: {event}", "Privilege: agent,all", f"Timestamp: {ts}.000000"]
+            if event == "BlindTransfer":
+                h += [f"TransfererLinkedid: {call}", f"TransfereeLinkedid: {call}", "Extension: 300"]
+            elif event == "QueueMemberPause":
+                h += [f"Queue: {queue}", f"MemberName: {agent}", f"Interface: {agent}"]
+                h += ["Paused: 1" if name == "PAUSE" else "Paused: 0", "PausedReason: break"]
+            else:
+                h += [
+                    f"Queue: {queue}",
+                    f"Uniqueid: {call}",
+                    f"Linkedid: {call}",
+                    "Channel: PJSIP/trunk-0001",
+                ]
+                if event == "QueueCallerJoin":
+                    h += [f"CallerIDNum: {data[1] if len(data) > 1 else ''}", "Position: 1", "Count: 1"]
+                elif agent != "NONE":
+                    h += [f"MemberName: {agent}", f"Interface: {agent}"]
+            dst.write("\r\n".join(h) + "\r\n\r\n")
+            n += 1
+    return n
+
+
+def pure_python(path: Path) -> tuple[int, int]:
+    """(valid events, rejected frames): a parser's work, no figures."""
+    ok = bad = 0
+    with open(path, "rb") as f:
+        text = f.read().decode()
+    for frame in text.split("\r\n\r\n"):
+        headers = {}
+        for line in frame.split("\r\n"):
+            key, sep, value = line.partition(":")
+            if sep:
+                headers[key.strip()] = value.strip()
+        event = headers.get("Event")
+        if event is None:
+            continue
+        needs = NEEDS.get(event)
+        try:
+            float(headers["Timestamp"])
+        except (KeyError, ValueError):
+            bad += 1
+            continue
+        if needs is None or any(not headers.get(k) for k in needs):
+            bad += 1
+            continue
+        ok += 1
+    return ok, bad
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=None, help="queue_log lines to convert (default 1,000,000)")
+    ap.add_argument("--quick", action="store_true", help="200,000 lines")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data-dir", type=Path, default=ROOT / "bench-data")
+    args = ap.parse_args()
+    lines = args.lines or (200_000 if args.quick else 1_000_000)
+    queue_log = ensure_queue_log(args.data_dir, lines)
+    path = queue_log.with_suffix(".ami")
+    if not path.exists():
+        to_ami(queue_log, path)
+    size = path.stat().st_size
+    results: dict[str, list[float]] = {}
+    counts: dict[str, tuple[int, int]] = {}
+
+    def ccmon_ami() -> float:
+        m = ccmon.Monitor()
+        t = time.perf_counter()
+        m.feed_file(path, "ami")
+        dt = time.perf_counter() - t
+        (src,) = m.sources()
+        counts["ccmon"] = (src["ingested"], src["rejected"])
+        return dt
+
+    def python_parser() -> float:
+        t = time.perf_counter()
+        counts["python"] = pure_python(path)
+        return time.perf_counter() - t
+
+    contenders = {
+        'ccmon `feed_file(format="ami")` (frames parsed in Rust + engine)': ccmon_ami,
+        "pure Python frame parser (split, dict, checks; no figures)": python_parser,
+    }
+    for rnd in range(args.repeat):
+        for name, fn in contenders.items():
+            gc.collect()
+            results.setdefault(name, []).append(fn())
+        print(f"  round {rnd + 1} done", flush=True)
+    events = counts["python"][0]
+    best = {name: min(ts) for name, ts in results.items()}
+    names = list(contenders)
+    print(f"\n{events:,} AMI event frames, {size / 1e6:.0f} MB (best of {args.repeat}):")
+    for name in names:
+        print(f"  {name:<66} {best[name]:6.2f} s  {events / best[name] / 1e6:6.2f} M frames/s")
+    ratio = best[names[1]] / best[names[0]]
+    print(f"\n  ccmon (parser + engine) / pure-Python parser: {ratio:.1f}×  (target: 30×)")
+    same = counts["ccmon"] == counts["python"]
+    agree = "ccmon and pure Python agree on valid and rejected frames"
+    print("  Checks: " + (agree if same else f"MISMATCH {counts}"))
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
