@@ -18,18 +18,44 @@ use crate::event::{Kind, OwnedEvent, RejectReason};
 /// Headers kept per frame; more make the frame a `bad_frame`.
 const MAX_HEADERS: usize = 128;
 
-/// A frame being read.
+/// The headers ccmon reads; the others are skipped without being kept.
+const KEYS: [&str; 16] = [
+    "Event",
+    "Timestamp",
+    "Linkedid",
+    "Uniqueid",
+    "Queue",
+    "MemberName",
+    "Interface",
+    "StateInterface",
+    "CallerIDNum",
+    "Class",
+    "Paused",
+    "PausedReason",
+    "Reason",
+    "TransfereeLinkedid",
+    "OrigTransfererLinkedid",
+    "TransfererLinkedid",
+];
+
+/// A frame being read. The values of the headers ccmon reads go into buffers reused from frame to frame, so
+/// a steady stream allocates nothing; a finished frame's event borrows from them.
 #[derive(Debug, Default, Clone)]
 pub struct FrameBuilder {
-    fields: Vec<(String, String)>,
+    values: [String; KEYS.len()],
+    /// Bit i: `values[i]` belongs to the frame being read.
+    present: u32,
+    headers: usize,
     bytes: usize,
+    /// The last push returned a frame: the next one starts afresh.
+    ended: bool,
     problem: Option<String>,
 }
 
 /// One finished frame, mapped.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AmiFrame {
-    Event(AmiEvent),
+pub enum AmiFrame<'b> {
+    Event(AmiEvent<'b>),
     /// Not an event (an action's response, the banner): nothing to count.
     Skip,
     /// An event ccmon does not use.
@@ -37,25 +63,29 @@ pub enum AmiFrame {
     Rejected(RejectReason, String),
 }
 
-/// An event from a frame; it owns its text (a frame spans lines, and lines chunks). AMI has no event ids.
-pub type AmiEvent = OwnedEvent<'static, ()>;
+/// An event from a frame, borrowing from the builder's buffers. AMI has no event ids.
+pub type AmiEvent<'b> = OwnedEvent<'b, ()>;
 
 impl FrameBuilder {
     /// Takes one line (without its newline). A blank line ends the frame: it is returned mapped.
     /// `max_bytes` bounds a frame.
-    pub fn push(&mut self, line: &[u8], max_bytes: usize) -> Option<AmiFrame> {
+    pub fn push(&mut self, line: &[u8], max_bytes: usize) -> Option<AmiFrame<'_>> {
+        if self.ended {
+            self.present = 0;
+            self.headers = 0;
+            self.bytes = 0;
+            self.ended = false;
+        }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
-            if self.fields.is_empty() && self.problem.is_none() {
+            if self.headers == 0 && self.problem.is_none() {
                 return None;
             }
-            let frame = match self.problem.take() {
+            self.ended = true;
+            return Some(match self.problem.take() {
                 Some(why) => AmiFrame::Rejected(RejectReason::BadFrame, why),
-                None => map(&self.fields),
-            };
-            self.fields.clear();
-            self.bytes = 0;
-            return Some(frame);
+                None => self.map(),
+            });
         }
         if self.problem.is_some() {
             return None;
@@ -65,19 +95,26 @@ impl FrameBuilder {
             self.problem = Some("a header is not UTF-8".into());
             return None;
         };
-        if self.bytes > max_bytes || self.fields.len() >= MAX_HEADERS {
+        if self.bytes > max_bytes || self.headers >= MAX_HEADERS {
             self.problem = Some(format!(
                 "frame over {max_bytes} bytes or {MAX_HEADERS} headers"
             ));
-            self.fields.clear();
             return None;
         }
         match text.split_once(':') {
-            Some((key, value)) => self
-                .fields
-                .push((key.trim().to_string(), value.trim().to_string())),
+            Some((key, value)) => {
+                self.headers += 1;
+                let key = key.trim();
+                if let Some(i) = KEYS.iter().position(|k| k.eq_ignore_ascii_case(key)) {
+                    if let Some(slot) = self.values.get_mut(i) {
+                        slot.clear();
+                        slot.push_str(value.trim());
+                        self.present |= 1 << i;
+                    }
+                }
+            }
             // The banner a manager sends on connect is a line of its own, not a header.
-            None if self.fields.is_empty() && text.starts_with("Asterisk Call Manager") => {}
+            None if self.headers == 0 && text.starts_with("Asterisk Call Manager") => {}
             None => {
                 let shown: String = text.chars().take(40).collect();
                 self.problem = Some(format!("not a `Key: Value` line: {shown:?}"));
@@ -87,120 +124,134 @@ impl FrameBuilder {
     }
 
     /// The input ended: a frame without its closing blank line still counts.
-    pub fn finish(&mut self, max_bytes: usize) -> Option<AmiFrame> {
+    pub fn finish(&mut self, max_bytes: usize) -> Option<AmiFrame<'_>> {
         self.push(b"", max_bytes)
     }
-}
 
-fn get<'f>(fields: &'f [(String, String)], key: &str) -> Option<&'f str> {
-    fields
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
-}
-
-/// The first of `keys` the frame has.
-fn first<'f>(fields: &'f [(String, String)], keys: &[&str]) -> &'f str {
-    keys.iter().find_map(|k| get(fields, k)).unwrap_or("")
-}
-
-fn map(fields: &[(String, String)]) -> AmiFrame {
-    let Some(name) = get(fields, "Event") else {
-        return AmiFrame::Skip;
-    };
-    let kind = match name {
-        "QueueCallerJoin" => Kind::Enter,
-        "AgentConnect" => Kind::Answer,
-        "QueueCallerAbandon" => Kind::Abandon,
-        "AgentComplete" => Kind::TalkEnd,
-        "BlindTransfer" | "AttendedTransfer" => Kind::Transfer,
-        "MusicOnHoldStart" => Kind::MohStart,
-        "MusicOnHoldStop" => Kind::MohStop,
-        "AgentCalled" => Kind::Ring,
-        "AgentRingNoAnswer" => Kind::RingEnd,
-        "QueueMemberAdded" => Kind::AgentLogin,
-        "QueueMemberRemoved" => Kind::AgentLogoff,
-        "QueueMemberPause" if get(fields, "Paused") == Some("0") => Kind::AgentUnpause,
-        "QueueMemberPause" => Kind::AgentPause,
-        "QueueCallerLeave" | "Hangup" | "Hold" | "Unhold" | "AgentDump" | "QueueMemberStatus" => {
-            Kind::Other
-        }
-        _ => return AmiFrame::Unknown,
-    };
-    let Some(ts) = get(fields, "Timestamp").and_then(|t| t.parse::<f64>().ok()) else {
-        return AmiFrame::Rejected(
-            RejectReason::BadTimestamp,
-            format!(
-                "{name} without a Timestamp header (set timestampevents = yes in manager.conf)"
-            ),
-        );
-    };
-    if !(0.0..=32_503_680_000.0).contains(&ts) {
-        return AmiFrame::Rejected(RejectReason::BadTimestamp, format!("Timestamp {ts}"));
+    /// The value of header `key` (one of [`KEYS`]) in this frame, if given and not empty.
+    fn get(&self, key: &str) -> Option<&str> {
+        let i = KEYS.iter().position(|k| *k == key)?;
+        (self.present & (1 << i) != 0)
+            .then(|| self.values.get(i).map(String::as_str))
+            .flatten()
+            .filter(|v| !v.is_empty())
     }
-    let call = match kind {
-        // The transferee is the caller whose journey goes on.
-        Kind::Transfer => first(
-            fields,
-            &[
+
+    /// The first of `keys` the frame has.
+    fn first(&self, keys: &[&str]) -> &str {
+        keys.iter().find_map(|k| self.get(k)).unwrap_or("")
+    }
+
+    fn map(&self) -> AmiFrame<'_> {
+        let Some(name) = self.get("Event") else {
+            return AmiFrame::Skip;
+        };
+        let kind = match name {
+            "QueueCallerJoin" => Kind::Enter,
+            "AgentConnect" => Kind::Answer,
+            "QueueCallerAbandon" => Kind::Abandon,
+            "AgentComplete" => Kind::TalkEnd,
+            "BlindTransfer" | "AttendedTransfer" => Kind::Transfer,
+            "MusicOnHoldStart" => Kind::MohStart,
+            "MusicOnHoldStop" => Kind::MohStop,
+            "AgentCalled" => Kind::Ring,
+            "AgentRingNoAnswer" => Kind::RingEnd,
+            "QueueMemberAdded" => Kind::AgentLogin,
+            "QueueMemberRemoved" => Kind::AgentLogoff,
+            "QueueMemberPause" if self.get("Paused") == Some("0") => Kind::AgentUnpause,
+            "QueueMemberPause" => Kind::AgentPause,
+            "QueueCallerLeave" | "Hangup" | "Hold" | "Unhold" | "AgentDump"
+            | "QueueMemberStatus" => Kind::Other,
+            _ => return AmiFrame::Unknown,
+        };
+        let Some(ts) = self.get("Timestamp").and_then(|t| t.parse::<f64>().ok()) else {
+            return AmiFrame::Rejected(
+                RejectReason::BadTimestamp,
+                format!(
+                    "{name} without a Timestamp header (set timestampevents = yes in manager.conf)"
+                ),
+            );
+        };
+        if !(0.0..=32_503_680_000.0).contains(&ts) {
+            return AmiFrame::Rejected(RejectReason::BadTimestamp, format!("Timestamp {ts}"));
+        }
+        let call = match kind {
+            // The transferee is the caller whose journey goes on.
+            Kind::Transfer => self.first(&[
                 "TransfereeLinkedid",
                 "OrigTransfererLinkedid",
                 "TransfererLinkedid",
                 "Linkedid",
-            ],
-        ),
-        _ => first(fields, &["Linkedid", "Uniqueid"]),
-    };
-    let queue = first(fields, &["Queue"]);
-    let needs_call =
-        kind.is_call_event() || matches!(kind, Kind::MohStart | Kind::MohStop | Kind::Ring);
-    // A transfer names no queue: it applies to the queue the call is in.
-    if needs_call && call.is_empty() {
-        return AmiFrame::Rejected(
-            RejectReason::MissingField,
-            format!("{name} without Linkedid"),
-        );
+            ]),
+            _ => self.first(&["Linkedid", "Uniqueid"]),
+        };
+        let queue = self.first(&["Queue"]);
+        let needs_call =
+            kind.is_call_event() || matches!(kind, Kind::MohStart | Kind::MohStop | Kind::Ring);
+        // A transfer names no queue: it applies to the queue the call is in.
+        if needs_call && call.is_empty() {
+            return AmiFrame::Rejected(
+                RejectReason::MissingField,
+                format!("{name} without Linkedid"),
+            );
+        }
+        if kind.is_call_event() && kind != Kind::Transfer && queue.is_empty() {
+            return AmiFrame::Rejected(RejectReason::MissingField, format!("{name} without Queue"));
+        }
+        let text = std::borrow::Cow::Borrowed;
+        AmiFrame::Event(AmiEvent {
+            ts,
+            kind,
+            call: text(call),
+            queue: text(queue),
+            agent: text(self.first(&["MemberName", "Interface", "StateInterface"])),
+            caller: text(if kind == Kind::Enter {
+                self.first(&["CallerIDNum"])
+            } else {
+                ""
+            }),
+            detail: text(match kind {
+                Kind::MohStart => self.first(&["Class"]),
+                Kind::AgentPause => self.first(&["PausedReason", "Reason"]),
+                _ => "",
+            }),
+            id: None,
+        })
     }
-    if kind.is_call_event() && kind != Kind::Transfer && queue.is_empty() {
-        return AmiFrame::Rejected(RejectReason::MissingField, format!("{name} without Queue"));
-    }
-    let owned = |s: &str| std::borrow::Cow::Owned(s.to_string());
-    AmiFrame::Event(AmiEvent {
-        ts,
-        kind,
-        call: owned(call),
-        queue: owned(queue),
-        agent: owned(first(
-            fields,
-            &["MemberName", "Interface", "StateInterface"],
-        )),
-        caller: owned(if kind == Kind::Enter {
-            first(fields, &["CallerIDNum"])
-        } else {
-            ""
-        }),
-        detail: owned(match kind {
-            Kind::MohStart => first(fields, &["Class"]),
-            Kind::AgentPause => first(fields, &["PausedReason", "Reason"]),
-            _ => "",
-        }),
-        id: None,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn frames(text: &str) -> Vec<AmiFrame> {
+    /// The frames of `text`, their events owned (they borrow the builder while it reads on).
+    fn frames(text: &str) -> Vec<AmiFrame<'static>> {
         let mut b = FrameBuilder::default();
-        let mut out: Vec<AmiFrame> = text
-            .split('\n')
-            .filter_map(|l| b.push(l.as_bytes(), 65536))
-            .collect();
-        out.extend(b.finish(65536));
+        let mut out = Vec::new();
+        for l in text.split('\n') {
+            out.extend(b.push(l.as_bytes(), 65536).map(owned));
+        }
+        out.extend(b.finish(65536).map(owned));
         out
+    }
+
+    fn owned(f: AmiFrame<'_>) -> AmiFrame<'static> {
+        let own = |c: std::borrow::Cow<'_, str>| std::borrow::Cow::Owned(c.into_owned());
+        match f {
+            AmiFrame::Event(e) => AmiFrame::Event(AmiEvent {
+                ts: e.ts,
+                kind: e.kind,
+                call: own(e.call),
+                queue: own(e.queue),
+                agent: own(e.agent),
+                caller: own(e.caller),
+                detail: own(e.detail),
+                id: None,
+            }),
+            AmiFrame::Skip => AmiFrame::Skip,
+            AmiFrame::Unknown => AmiFrame::Unknown,
+            AmiFrame::Rejected(r, w) => AmiFrame::Rejected(r, w),
+        }
     }
 
     #[test]
@@ -270,7 +321,7 @@ mod tests {
         for _ in 0..10_000 {
             assert_eq!(b.push(b"X-Header: 0123456789", 4096), None);
         }
-        assert!(b.fields.len() <= MAX_HEADERS);
+        assert!(b.headers <= MAX_HEADERS);
         assert!(matches!(
             b.push(b"", 4096),
             Some(AmiFrame::Rejected(RejectReason::BadFrame, _))

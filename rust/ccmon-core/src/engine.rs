@@ -209,8 +209,9 @@ pub struct SourceStats {
     /// them (SPEC §5).
     moh_events: bool,
     seen_ids: SeenIds,
-    /// The AMI frame being read.
-    ami: crate::ami::FrameBuilder,
+    /// The AMI frame being read (boxed and taken out while a frame is applied: its event borrows from it
+    /// while the source's counters change).
+    ami: Option<Box<crate::ami::FrameBuilder>>,
     pub last_event_ts: Option<f64>,
     partial: Vec<u8>,
     discarding: bool,
@@ -599,9 +600,11 @@ impl Engine {
         }
         if format == Format::Ami {
             let max = self.book.cfg.max_line_bytes;
-            if let Some(frame) = src.ami.finish(max) {
+            let mut builder = src.ami.take().unwrap_or_default();
+            if let Some(frame) = builder.finish(max) {
                 Self::apply_ami_frame(&mut self.book, &mut self.calls, src, frame);
             }
+            src.ami = Some(builder);
         }
     }
 
@@ -652,17 +655,18 @@ impl Engine {
         line: &[u8],
         max: usize,
     ) {
-        let Some(frame) = src.ami.push(line, max) else {
-            return;
-        };
-        Self::apply_ami_frame(book, calls, src, frame);
+        let mut builder = src.ami.take().unwrap_or_default();
+        if let Some(frame) = builder.push(line, max) {
+            Self::apply_ami_frame(book, calls, src, frame);
+        }
+        src.ami = Some(builder);
     }
 
     fn apply_ami_frame(
         book: &mut Book,
         calls: &mut CallTable,
         src: &mut SourceStats,
-        frame: crate::ami::AmiFrame,
+        frame: crate::ami::AmiFrame<'_>,
     ) {
         use crate::ami::AmiFrame;
         match frame {
