@@ -238,3 +238,24 @@ def test_run_refuses_an_ami_url_without_a_secret() -> None:
     )  # fmt: skip
     assert out.returncode != 0
     assert "CCMON_AMI_SECRET" in out.stderr
+
+
+def test_a_garbage_frame_and_a_1mb_header_are_counted_and_the_stream_goes_on() -> None:
+    events = SESSION.split("\r\n\r\n", 2)[2].encode()
+    at = events.index(b"Event: Newchannel")  # between two frames
+    garbage = b"\x00\xff\xfe garbage \x01\r\nno colon here either\r\n\r\n"
+    huge = b"Event: QueueCallerJoin\r\nX-Padding: " + b"x" * (1 << 20) + b"\r\nQueue: sales\r\n\r\n"
+    server = AmiServer("ccmon", "s3cret", [Session(events[:at] + garbage + huge + events[at:])])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        assert wait_for(lambda: offered(m) == 3)
+        (src,) = m.sources()
+        # The garbage frame is one bad_frame. The 1 MB header line is one line_too_long, and what is left of
+        # its frame (no Timestamp) one bad_timestamp. The connection is never dropped for them.
+        assert src["rejected_by_reason"] == {"bad_frame": 1, "line_too_long": 1, "bad_timestamp": 1}
+        assert client.connects == 1 and client.up
+        assert m.queues().equals(fed(SESSION).queues())
+    finally:
+        stop.set()
+        server.close()
