@@ -117,10 +117,21 @@ def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyp
     return False
 
 
+class Stopper(threading.Event):
+    """Stops the client and waits for its thread: no test leaves one running into the next."""
+
+    thread: threading.Thread
+
+    def set(self) -> None:
+        super().set()
+        self.thread.join(timeout=15)
+
+
 def running(server: AmiServer, m: ccmon.Monitor, **kw: float) -> tuple[AmiClient, threading.Event]:
     client = AmiClient(f"ami://ccmon@127.0.0.1:{server.port}", "s3cret", m, min_backoff=0.05, **kw)
-    stop = threading.Event()
-    threading.Thread(target=client.run, args=(stop,), daemon=True).start()
+    stop = Stopper()
+    stop.thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
+    stop.thread.start()
     return client, stop
 
 

@@ -60,6 +60,8 @@ class AmiClient:
         self.max_backoff = max_backoff
         self.connects = 0
         self._up = False
+        # Its own generator: the global one belongs to the program (and tests check nobody else moves it).
+        self._jitter = random.Random()
 
     @property
     def up(self) -> bool:
@@ -79,8 +81,10 @@ class AmiClient:
                 failures += 1
             finally:
                 self._up = False
+            if stop.is_set():
+                return
             delay = min(self.max_backoff, self.min_backoff * 2 ** max(0, failures - 1))
-            stop.wait(delay * random.uniform(0.5, 1.5))
+            stop.wait(delay * self._jitter.uniform(0.5, 1.5))
 
     def _session(self, stop: threading.Event) -> None:
         with socket.create_connection((self.host, self.port), timeout=10) as conn:
