@@ -270,3 +270,12 @@ def test_a_garbage_frame_and_a_1mb_header_are_counted_and_the_stream_goes_on() -
     finally:
         stop.set()
         server.close()
+
+
+def test_an_over_long_line_counts_the_same_however_the_input_is_cut() -> None:
+    at = SESSION.index("Event: Newchannel")
+    text = SESSION[:at] + "Event: QueueCallerJoin\r\nX-Padding: " + "x" * 70_000 + "\r\n\r\n" + SESSION[at:]
+    whole, cut = fed(text), fed(text, [at + 40, at + 40_000])
+    assert whole.sources()[0]["rejected_by_reason"]["line_too_long"] == 1
+    assert whole.sources() == cut.sources()
+    assert whole.queues().equals(cut.queues())

@@ -286,9 +286,9 @@ impl AgentTable {
         c
     }
 
+    /// Every agent, in no particular order (the engine sorts them by queue name).
     pub(crate) fn rows(&self) -> Vec<AgentView> {
-        let mut rows: Vec<AgentView> = self
-            .queues
+        self.queues
             .iter()
             .enumerate()
             .flat_map(|(q, m)| {
@@ -300,8 +300,6 @@ impl AgentTable {
                     since: a.since,
                 })
             })
-            .collect();
-        rows.sort_by(|a, b| a.queue.cmp(&b.queue).then_with(|| a.agent.cmp(&b.agent)));
-        rows
+            .collect()
     }
 }

@@ -495,17 +495,10 @@ impl Engine {
                 }
             }
         }
-        if format == Format::Ami {
-            let mut scanned = queue_log::Scan::default();
-            let mut lines = queue_log::Lines::new(rest);
-            while let Some(line) = lines.next_line(&mut scanned) {
-                src.lines += 1;
-                Self::apply_ami_line(&mut self.book, &mut self.calls, src, line, max);
-            }
-            Self::buffer_partial(src, lines.rest(), max);
-            return;
-        }
-        if format == Format::Jsonl {
+        if format != Format::QueueLog {
+            // JSON lines and AMI: a line at a time through the same path as a line completed across chunks
+            // (so an over-long line is `line_too_long` however the input was cut); only queue_log is batched
+            // and prefetched below.
             let mut scanned = queue_log::Scan::default();
             let mut lines = queue_log::Lines::new(rest);
             while let Some(line) = lines.next_line(&mut scanned) {
@@ -514,7 +507,7 @@ impl Engine {
                     let n = src.lines;
                     src.reject(RejectReason::LineTooLong, Some(n), line);
                 } else {
-                    Self::apply_json_line(&mut self.book, &mut self.calls, src, line);
+                    Self::process_line(&mut self.book, &mut self.calls, src, format, line);
                 }
             }
             Self::buffer_partial(src, lines.rest(), max);

@@ -143,7 +143,7 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
             return JsonLine::Rejected(RejectReason::InvalidJson, "not a JSON object".into());
         }
     }
-    let raw: Raw<'_> = match flat_object(line).filter(|_| fast) {
+    let raw: Raw<'_> = match if fast { flat_object(line) } else { None } {
         Some(raw) => raw,
         None => match serde_json::from_slice(line) {
             Ok(raw) => raw,
