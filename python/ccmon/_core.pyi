@@ -2,11 +2,14 @@
 
 from typing import Any, final
 
-__all__ = ["Engine", "__version__", "window_seconds"]
+__all__ = ["Engine", "__version__", "render_metrics", "window_seconds"]
 __version__: str
 
 def window_seconds(text: str) -> float | None:
     """Seconds of a rolling window ("5m" -> 300.0); None for "all" and "today"; ValueError otherwise."""
+
+def render_metrics(engines: list[Engine]) -> str:
+    """The Prometheus exposition of several engines (one per site) as one text: each family once."""
 
 @final
 class Engine:
@@ -14,6 +17,7 @@ class Engine:
     def feed(self, data: bytes, format: str = "queue_log", source: str = "default") -> None: ...
     def end_of_input(self, format: str = "queue_log", source: str = "default") -> None: ...
     def feed_file(self, path: str, format: str = "queue_log", source: str = "default") -> int: ...
+    def take_forwarded(self) -> list[tuple[str, str, bytes]]: ...
     def take_rejections(self) -> tuple[list[tuple[str, str, int | None, str]], list[tuple[str, int]]]: ...
     def advance_clock(self, now: float) -> None: ...
     def now(self) -> float | None: ...

@@ -194,11 +194,13 @@ def run(
         ),
     ] = None,
     ami: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--ami",
-            help="ami://USER@HOST[:PORT] of an Asterisk manager (timestampevents = yes); the secret comes "
-            "from CCMON_AMI_SECRET or --ami-secret-file, never from the command line.",
+            help="ami://USER@HOST[:PORT][?site=SITE&name=NAME] of an Asterisk manager "
+            "(timestampevents = yes); the secret comes from CCMON_AMI_SECRET or --ami-secret-file, "
+            "never from the command line. "
+            "Repeatable: one process watches several switches.",
         ),
     ] = None,
     ami_secret_file: Annotated[
@@ -248,14 +250,22 @@ def run(
             followers.append(TcpListener(*parse_listen(jsonl_tcp), monitor))
         except (OSError, ValueError) as e:
             raise _fail(f"--jsonl-tcp {jsonl_tcp}: {e}") from None
-    if ami is not None:
+    if ami:
         secret = _ami_secret(ami_secret_file)
         try:
-            followers.append(AmiClient(ami, secret, monitor))
+            for url in ami:
+                # One manager keeps the short source name; several are told apart by host and port.
+                client = AmiClient(url, secret, monitor)
+                if len(ami) > 1 and "name=" not in url:
+                    client.name = f"ami-{client.host}:{client.port}"
+                followers.append(client)
         except ValueError as e:
             raise _fail(str(e)) from None
+    names = [f.name for f in followers]
+    if len(set(names)) != len(names):
+        raise _fail(f"two sources have the same name ({', '.join(sorted(names))}); set name= in their URLs")
     server, stop = _serve(monitor, followers, listen, duration)
-    inputs = [str(queue_log or ""), str(jsonl or ""), f"tcp {jsonl_tcp}" if jsonl_tcp else "", ami or ""]
+    inputs = [str(queue_log or ""), str(jsonl or ""), f"tcp {jsonl_tcp}" if jsonl_tcp else "", *(ami or [])]
     following = ", ".join(i for i in inputs if i) or "no file"
     logging.getLogger("ccmon").info(
         "following %s; serving http://%s:%d/metrics; POST JSON lines to /api/v1/events",

@@ -34,19 +34,26 @@ class SourceCollector(Collector):
         self.sources = sources
 
     def collect(self) -> Iterable[Metric]:
-        site = self.monitor.config.site
-        names = ["site", "source"] if site else ["source"]
-        prefix = [site] if site else []
+        default = self.monitor.config.site
+        sources = self.sources()
+        # The site label as the engine's series have it: present once any site has a name; an empty value is
+        # the same as no label to Prometheus.
+        with_site = any(self.monitor.sites) or any(s.site for s in sources)
+        names = ["site", "source"] if with_site else ["source"]
+
+        def values(site: str | None, source: str) -> list[str]:
+            return [default if site is None else site, source] if with_site else [source]
+
         up = GaugeMetricFamily("ccmon_source_up", "1 when the source can read its input.", labels=names)
-        for s in self.sources():
-            up.add_metric([*prefix, s.name], 1.0 if s.up else 0.0)
+        for s in sources:
+            up.add_metric(values(s.site, s.name), 1.0 if s.up else 0.0)
         yield up
         last = GaugeMetricFamily(
             "ccmon_source_last_event_timestamp_seconds", "Event time of the newest event read.", labels=names
         )
         for stats in self.monitor.sources():
             if stats["last_event_ts"] is not None:
-                last.add_metric([*prefix, stats["source"]], stats["last_event_ts"])
+                last.add_metric(values(stats["site"], stats["source"]), stats["last_event_ts"])
         yield last
 
 

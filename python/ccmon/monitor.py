@@ -8,11 +8,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -182,11 +185,36 @@ class RejectionLog:
         self._hidden[source] = 0
 
 
+@dataclass
+class _Site:
+    """One site's engine. Sites are independent: their queues, calls and callers never meet."""
+
+    name: str
+    engine: _core.Engine
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rejections: RejectionLog = field(default_factory=RejectionLog)
+    fed: bool = False
+
+    def report_rejections(self, final: bool = False) -> None:
+        shown, more = self.engine.take_rejections()
+        if self.name:
+            # Two sites may each have a source called "ami": the log says which one.
+            shown = [(f"{self.name}/{src}", reason, line, text) for src, reason, line, text in shown]
+            more = [(f"{self.name}/{src}", n) for src, n in more]
+        self.rejections.report(shown, more, final=final)
+
+
 class Monitor:
     """A live call-center monitor: feed it switch events, read per-queue figures and calls in progress.
 
     ``config`` is a `Config`, a dict of config keys, a path to a TOML file, or None for SPEC's defaults.
-    Safe to use from several threads (one lock around the engine; bulk feeding runs without the GIL).
+    Safe to use from several threads (one lock per site around its engine; bulk feeding runs without the GIL,
+    so two sites are fed in parallel).
+
+    **Sites.** One monitor can watch several switches. Each feeding call may name the ``site`` its source
+    belongs to (default: the config's ``site``); every site has an engine of its own, so queue names, call
+    ids and callers of different sites never mix. When any site has a name, the DataFrames gain a ``site``
+    column and the Prometheus series a ``site`` label (SPEC §8: "where configured").
 
     Rejected input is counted per source and reason and logged (logger ``ccmon.monitor``, at most ten lines
     per source a minute, see `RejectionLog`).
@@ -197,103 +225,179 @@ class Monitor:
 
     def __init__(self, config: Config | Mapping[str, Any] | str | Path | None = None) -> None:
         self.config = Config.load(config)
-        self._engine = _core.Engine(self.config.engine_json())
-        self._lock = threading.Lock()
-        self._rejections = RejectionLog()
+        # Replaced, never changed in place: readers take the dict without a lock.
+        self._sites: dict[str, _Site] = {}
+        self._sites_lock = threading.Lock()
+        self._site(None)
 
-    def feed(self, data: bytes, format: str = "queue_log", source: str | None = None) -> None:
+    def _fed(self, name: str | None) -> _Site:
+        site = self._site(name)
+        site.fed = True
+        return site
+
+    def _site(self, name: str | None) -> _Site:
+        name = self.config.site if name is None else name
+        site = self._sites.get(name)
+        if site is None:
+            with self._sites_lock:
+                site = self._sites.get(name)
+                if site is None:
+                    cfg = dataclasses.replace(self.config, site=name)
+                    site = _Site(name, _core.Engine(cfg.engine_json()))
+                    self._sites = {**self._sites, name: site}
+        return site
+
+    @property
+    def sites(self) -> list[str]:
+        """The sites fed so far, in name order (the config's ``site``, maybe ``""``, when none was)."""
+        return [s.name for s in self._all()]
+
+    def _all(self) -> list[_Site]:
+        """The sites in name order: those fed so far, or the default site when none was."""
+        fed = [s for s in self._sites.values() if s.fed]
+        return sorted(fed, key=lambda s: s.name) or [self._site(None)]
+
+    def _has_site_names(self) -> bool:
+        return any(s.name for s in self._all())
+
+    def feed(
+        self, data: bytes, format: str = "queue_log", source: str | None = None, site: str | None = None
+    ) -> None:
         """Feeds a chunk of raw bytes. Lines may be split across chunks anywhere."""
-        with self._lock:
-            self._engine.feed(data, format, source or format)
-            self._rejections.report(*self._engine.take_rejections())
+        s = self._fed(site)
+        with s.lock:
+            s.engine.feed(data, format, source or format)
+            s.report_rejections()
+            forwarded = s.engine.take_forwarded()
+        self._forward(forwarded)
 
-    def end_of_input(self, format: str = "queue_log", source: str | None = None) -> None:
+    def end_of_input(
+        self, format: str = "queue_log", source: str | None = None, site: str | None = None
+    ) -> None:
         """Marks the end of a source's input: a last line without a newline is then counted."""
-        with self._lock:
-            self._engine.end_of_input(format, source or format)
-            self._rejections.report(*self._engine.take_rejections(), final=True)
+        s = self._fed(site)
+        with s.lock:
+            s.engine.end_of_input(format, source or format)
+            s.report_rejections(final=True)
+            forwarded = s.engine.take_forwarded()
+        self._forward(forwarded)
 
-    def feed_file(self, path: str | os.PathLike[str], format: str = "auto", source: str | None = None) -> int:
+    def feed_file(
+        self,
+        path: str | os.PathLike[str],
+        format: str = "auto",
+        source: str | None = None,
+        site: str | None = None,
+    ) -> int:
         """Reads a whole recorded file (in Rust, without the GIL); returns the bytes read.
 
         ``format="auto"`` tells the formats apart by how the file starts (see `detect_format`). The format
         also names the source unless ``source`` is given.
         """
         fmt = detect_format(path) if format == "auto" else format
-        with self._lock:
-            read = int(self._engine.feed_file(os.fspath(path), fmt, source or fmt))
-            self._rejections.report(*self._engine.take_rejections(), final=True)
-            return read
+        s = self._fed(site)
+        with s.lock:
+            read = int(s.engine.feed_file(os.fspath(path), fmt, source or fmt))
+            s.report_rejections(final=True)
+            forwarded = s.engine.take_forwarded()
+        self._forward(forwarded)
+        return read
 
-    def feed_batch(self, data: bytes, format: str = "jsonl", source: str | None = None) -> dict[str, int]:
+    def feed_batch(
+        self, data: bytes, format: str = "jsonl", source: str | None = None, site: str | None = None
+    ) -> dict[str, int]:
         """Feeds a complete batch (its last line needs no newline) and says what became of its lines:
         ``{"ingested", "rejected", "unknown", "ignored", "duplicates"}``, counted for this batch alone even
         when other threads feed the same source.
         """
         name = source or format
-        with self._lock:
-            before = self._counts(name)
-            self._engine.feed(data, format, name)
-            self._engine.end_of_input(format, name)
-            after = self._counts(name)
-            self._rejections.report(*self._engine.take_rejections(), final=True)
-        return {k: after[k] - before.get(k, 0) for k in after}
+        s = self._fed(site)
+        with s.lock:
+            before = _counts(s.engine, name)
+            s.engine.feed(data, format, name)
+            s.engine.end_of_input(format, name)
+            after = _counts(s.engine, name)
+            s.report_rejections(final=True)
+            forwarded = s.engine.take_forwarded()
+        result = {k: after[k] - before.get(k, 0) for k in after}
+        for k, n in self._forward(forwarded).items():
+            result[k] += n
+        return result
 
-    def _counts(self, source: str) -> dict[str, int]:
-        keys = ("ingested", "rejected", "unknown", "ignored", "duplicates")
-        for s in self._engine.sources():
-            if s["source"] == source:
-                return {k: int(s[k]) for k in keys}
-        return dict.fromkeys(keys, 0)
+    def _forward(self, forwarded: list[tuple[str, str, bytes]]) -> dict[str, int]:
+        """Feeds JSON lines that named another site to that site's engine (a batch per site, never a Python
+        call per event); returns what became of them there, counted as `feed_batch` counts."""
+        total: dict[str, int] = {}
+        for source, site, lines in forwarded:
+            target = self._fed(site)
+            with target.lock:
+                before = _counts(target.engine, source)
+                target.engine.feed(lines, "jsonl", source)
+                after = _counts(target.engine, source)
+                target.report_rejections()
+            for k in after:
+                total[k] = total.get(k, 0) + after[k] - before.get(k, 0)
+        return total
 
     def advance_clock(self, now: float | None = None) -> None:
         """Live mode: ages and the `lost` sweep use the wall clock when it is newer than the last event."""
-        with self._lock:
-            self._engine.advance_clock(time.time() if now is None else now)
+        t = time.time() if now is None else now
+        for s in self._all():
+            with s.lock:
+                s.engine.advance_clock(t)
 
     @property
     def now(self) -> float | None:
-        """Event-time "now" (the newest event or clock time seen), or None before any event."""
-        with self._lock:
-            value = self._engine.now()
-        return None if value is None else float(value)
+        """Event-time "now" (the newest event or clock time seen, over all sites); None before any event."""
+        values = []
+        for s in self._all():
+            with s.lock:
+                values.append(s.engine.now())
+        known = [float(v) for v in values if v is not None]
+        return max(known) if known else None
+
+    def _frame(
+        self, snapshot: Callable[[_core.Engine], dict[str, list[Any]]], schema: dict[str, Any]
+    ) -> pl.DataFrame:
+        """One DataFrame from every site's snapshot; with named sites, a ``site`` column first."""
+        frames = []
+        for s in self._all():
+            with s.lock:
+                cols = snapshot(s.engine)
+            frame = pl.DataFrame(cols, schema=schema)
+            if self._has_site_names():
+                frame.insert_column(0, pl.Series("site", [s.name] * frame.height, dtype=pl.String))
+            frames.append(frame)
+        return pl.concat(frames) if len(frames) > 1 else frames[0]
 
     def queues(self, window: str = "all") -> pl.DataFrame:
         """Per-queue figures (SPEC §3, §3b) over ``"all"``, ``"today"`` or a rolling window such as ``"5m"``.
 
         Rolling windows must not be longer than the longest one in the config's ``windows``.
         """
-        with self._lock:
-            cols = self._engine.queues(window)
-        return pl.DataFrame(cols, schema=QUEUE_SCHEMA)
+        return self._frame(lambda e: e.queues(window), QUEUE_SCHEMA)
 
     def totals(self, window: str = "all") -> pl.DataFrame:
-        """The whole site over a window, as one row with the columns of `queues` (``queue`` is null).
+        """Each site over a window, as one row with the columns of `queues` (``queue`` is null).
 
         Counts are summed over the queues, quantiles taken over all their answered waits, ratios computed
         by the engine from the summed counts with the configured formula.
         """
-        with self._lock:
-            cols = self._engine.totals(window)
-        return pl.DataFrame(cols, schema=QUEUE_SCHEMA)
+        return self._frame(lambda e: e.totals(window), QUEUE_SCHEMA)
 
     def calls(self) -> pl.DataFrame:
         """Calls in progress with their journey so far, current wait, hold-music plays and flags.
 
         The ``caller`` column is present only when the config sets ``show_callers = true``.
         """
-        with self._lock:
-            cols = self._engine.calls(self.config.show_callers)
         schema = dict(CALL_SCHEMA)
         if self.config.show_callers:
             schema["caller"] = pl.String
-        return pl.DataFrame(cols, schema=schema)
+        return self._frame(lambda e: e.calls(self.config.show_callers), schema)
 
     def journeys(self) -> pl.DataFrame:
-        """One row per entry, for calls in progress and the last 10,000 finished calls."""
-        with self._lock:
-            cols = self._engine.journeys()
-        return pl.DataFrame(cols, schema=JOURNEY_SCHEMA)
+        """One row per entry, for calls in progress and the last 10,000 finished calls (per site)."""
+        return self._frame(lambda e: e.journeys(), JOURNEY_SCHEMA)
 
     def agents(self) -> pl.DataFrame:
         """Agents now, one row per queue and agent: ``state`` is ``on_call``, ``ringing``, ``paused`` (with
@@ -304,20 +408,38 @@ class Monitor:
         >>> m.agents().select("queue", "agent", "state", "reason").row(0)
         ('sales', 'Agent/1', 'paused', 'lunch')
         """
-        with self._lock:
-            cols = self._engine.agents()
-        return pl.DataFrame(cols, schema=AGENT_SCHEMA)
+        return self._frame(lambda e: e.agents(), AGENT_SCHEMA)
 
     def sources(self) -> list[dict[str, Any]]:
-        """Per-source counts: ingested, rejected (by reason), unknown, ignored, duplicates, last event ts."""
-        with self._lock:
-            return list(self._engine.sources())
+        """Per-source counts: ingested, rejected (by reason), unknown, ignored, duplicates, last event ts;
+        and the ``site`` the source feeds."""
+        out: list[dict[str, Any]] = []
+        for s in self._all():
+            with s.lock:
+                stats = list(s.engine.sources())
+            out.extend({**d, "site": s.name} for d in stats)
+        return out
 
     def metrics_text(self) -> str:
-        """The Prometheus exposition of every engine figure (SPEC §8 names)."""
-        with self._lock:
-            return str(self._engine.render_metrics())
+        """The Prometheus exposition of every engine figure (SPEC §8 names), every site in one text."""
+        sites = self._all()
+        with contextlib.ExitStack() as held:
+            # Always in name order, so two scrapes cannot deadlock each other.
+            for s in sites:
+                held.enter_context(s.lock)
+            return _core.render_metrics([s.engine for s in sites])
 
     def calls_in_progress(self) -> int:
-        with self._lock:
-            return int(self._engine.calls_in_progress())
+        total = 0
+        for s in self._all():
+            with s.lock:
+                total += int(s.engine.calls_in_progress())
+        return total
+
+
+def _counts(engine: _core.Engine, source: str) -> dict[str, int]:
+    keys = ("ingested", "rejected", "unknown", "ignored", "duplicates")
+    for s in engine.sources():
+        if s["source"] == source:
+            return {k: int(s[k]) for k in keys}
+    return dict.fromkeys(keys, 0)

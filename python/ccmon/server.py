@@ -9,7 +9,7 @@ second) and adds no dependency; every response is a snapshot read under the moni
 - ``GET /api/v1/calls`` — calls in progress with their journey, wait, plays and flags.
 - ``GET /api/v1/agents`` — agents now, per queue, with their state and pause reason.
 - ``GET /api/v1/sources`` — per-source counts.
-- ``POST /api/v1/events?source=NAME`` — a batch of events as JSON lines (SPEC §7; ``Content-Length``
+- ``POST /api/v1/events?source=NAME&site=SITE`` — a batch of events as JSON lines (SPEC §7; ``Content-Length``
   required, at most 16 MiB); answers what became of its lines, e.g. ``{"ingested": 2, "rejected": 0,
   "unknown": 0, "ignored": 0, "duplicates": 1}``. The source is ``http`` unless named.
 """
@@ -91,7 +91,11 @@ class Server:
                     if url.path == "/metrics":
                         self._send(200, server.exporter.render(), CONTENT_TYPE)
                     elif url.path == "/healthz":
-                        states = [{"source": s.name, "up": s.up} for s in server.sources()]
+                        default = server.monitor.config.site
+                        states = [
+                            {"source": s.name, "site": default if s.site is None else s.site, "up": s.up}
+                            for s in server.sources()
+                        ]
                         ok = all(s["up"] for s in states)
                         self._json(
                             200 if ok else 503, {"status": "ok" if ok else "degraded", "sources": states}
@@ -131,7 +135,9 @@ class Server:
                     self._json(413, {"error": f"batch of {length} bytes; at most {MAX_BATCH_BYTES}"})
                     return
                 body = self.rfile.read(length)
-                source = parse_qs(url.query).get("source", ["http"])[0]
-                self._json(200, server.monitor.feed_batch(body, "jsonl", source))
+                params = parse_qs(url.query)
+                source = params.get("source", ["http"])[0]
+                site = params.get("site", [None])[0]
+                self._json(200, server.monitor.feed_batch(body, "jsonl", source, site))
 
         return Handler

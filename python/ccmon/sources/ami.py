@@ -18,6 +18,7 @@ import time
 from urllib.parse import urlparse
 
 from ccmon.monitor import Monitor
+from ccmon.sources import url_options
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ class LoginRefused(Exception):
 
 
 def parse_ami_url(url: str) -> tuple[str, str, int]:
-    """``ami://user@host:5038`` → ``(user, host, port)``; the port defaults to 5038."""
+    """``ami://user@host:5038`` → ``(user, host, port)``; the port defaults to 5038. Options after ``?``
+    are `url_options`'."""
     parsed = urlparse(url)
     if parsed.scheme != "ami" or not parsed.hostname or not parsed.username:
         raise ValueError(f"--ami {url!r}: expected ami://USER@HOST[:PORT]")
@@ -47,6 +49,7 @@ class AmiClient:
         secret: str,
         monitor: Monitor,
         name: str = "ami",
+        site: str | None = None,
         ping_seconds: float = 20.0,
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
@@ -54,7 +57,9 @@ class AmiClient:
         self.user, self.host, self.port = parse_ami_url(url)
         self._secret = secret
         self.monitor = monitor
-        self.name = name
+        options = url_options(url)
+        self.name = options.get("name", name)
+        self.site = options.get("site", site)
         self.ping_seconds = ping_seconds
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
@@ -95,11 +100,11 @@ class AmiClient:
             log.info("%s: logged in to %s:%d as %s", self.name, self.host, self.port, self.user)
             try:
                 if pending:
-                    self.monitor.feed(pending, "ami", self.name)
+                    self.monitor.feed(pending, "ami", self.name, self.site)
                 self._stream(conn, stop)
             finally:
                 # A frame cut by the disconnect ends here: it is counted, not stitched to the next session.
-                self.monitor.end_of_input("ami", self.name)
+                self.monitor.end_of_input("ami", self.name, self.site)
 
     def _login(self, conn: socket.socket) -> bytes:
         """Logs in; returns what arrived after the login response (events already streaming)."""
@@ -147,4 +152,4 @@ class AmiClient:
             if not chunk:
                 raise OSError("closed by the manager")
             last_data = time.monotonic()
-            self.monitor.feed(chunk, "ami", self.name)
+            self.monitor.feed(chunk, "ami", self.name, self.site)

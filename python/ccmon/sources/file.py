@@ -37,11 +37,13 @@ class FileFollower:
         name: str = "queue_log",
         poll_seconds: float = 0.2,
         from_end: bool = False,
+        site: str | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.monitor = monitor
         self.format = format
         self.name = name
+        self.site = site
         self.poll_seconds = poll_seconds
         self._from_end = from_end
         self._fd: int | None = None
@@ -83,7 +85,7 @@ class FileFollower:
                 self._open(identity, skip_to_end=False)
             elif st.st_size < self._offset:
                 log.info("%s was truncated; reading again from its start", self.path)
-                self.monitor.end_of_input(self.format, self.name)
+                self.monitor.end_of_input(self.format, self.name, self.site)
                 os.lseek(self._fd, 0, os.SEEK_SET)
                 self._offset = 0
             self._drain()
@@ -105,12 +107,12 @@ class FileFollower:
             if not chunk:
                 return
             self._offset += len(chunk)
-            self.monitor.feed(chunk, self.format, self.name)
+            self.monitor.feed(chunk, self.format, self.name, self.site)
 
     def close(self) -> None:
         """Stops reading: the last line without a newline counts, the file is closed."""
         if self._fd is not None:
             # A last line without a newline in a file that will not grow any more still counts.
-            self.monitor.end_of_input(self.format, self.name)
+            self.monitor.end_of_input(self.format, self.name, self.site)
             os.close(self._fd)
             self._fd = None

@@ -13,10 +13,16 @@ class SimulatedSwitch:
     """Plays a seeded `Simulator` into a monitor as event time passes on the wall clock."""
 
     def __init__(
-        self, monitor: Monitor, seed: int = 1, history_seconds: float = 3600.0, name: str = "demo"
+        self,
+        monitor: Monitor,
+        seed: int = 1,
+        history_seconds: float = 3600.0,
+        name: str = "demo",
+        site: str | None = None,
     ) -> None:
         self.monitor = monitor
         self.name = name
+        self.site = site
         self.simulator = Simulator(seed=seed, start=time.time() - history_seconds)
         self._up = False
 
@@ -27,7 +33,7 @@ class SimulatedSwitch:
     def step(self, now: float | None = None) -> None:
         data = self.simulator.advance_to(time.time() if now is None else now)
         if data:
-            self.monitor.feed(data, "queue_log", self.name)
+            self.monitor.feed(data, "queue_log", self.name, self.site)
         self._up = True
 
     def run(self, stop: threading.Event) -> None:

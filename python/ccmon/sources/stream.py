@@ -72,12 +72,18 @@ class StdinReader:
     """Feeds a binary stream (standard input) until it ends; ``up`` while it is open."""
 
     def __init__(
-        self, stream: BinaryIO, monitor: Monitor, format: str = "jsonl", name: str = "stdin"
+        self,
+        stream: BinaryIO,
+        monitor: Monitor,
+        format: str = "jsonl",
+        name: str = "stdin",
+        site: str | None = None,
     ) -> None:
         self.stream = stream
         self.monitor = monitor
         self.format = format
         self.name = name
+        self.site = site
         self._up = True
 
     @property
@@ -90,11 +96,11 @@ class StdinReader:
                 chunk = self.stream.read1(CHUNK) if hasattr(self.stream, "read1") else self.stream.read(CHUNK)
                 if not chunk:
                     break
-                self.monitor.feed(chunk, self.format, self.name)
+                self.monitor.feed(chunk, self.format, self.name, self.site)
         except (OSError, ValueError) as e:
             log.warning("reading %s failed: %s", self.name, e)
         finally:
-            self.monitor.end_of_input(self.format, self.name)
+            self.monitor.end_of_input(self.format, self.name, self.site)
             self._up = False
             log.info("%s ended", self.name)
 
@@ -107,11 +113,18 @@ class TcpListener:
     """
 
     def __init__(
-        self, host: str, port: int, monitor: Monitor, format: str = "jsonl", name: str = "tcp"
+        self,
+        host: str,
+        port: int,
+        monitor: Monitor,
+        format: str = "jsonl",
+        name: str = "tcp",
+        site: str | None = None,
     ) -> None:
         self.monitor = monitor
         self.format = format
         self.name = name
+        self.site = site
         listener = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -147,8 +160,8 @@ class TcpListener:
         try:
             while chunk := conn.recv(CHUNK):
                 if whole := lines.push(chunk):
-                    self.monitor.feed(whole, self.format, self.name)
+                    self.monitor.feed(whole, self.format, self.name, self.site)
         except OSError as e:
             log.info("%s: a connection failed: %s", self.name, e)
         if rest := lines.finish():
-            self.monitor.feed(rest, self.format, self.name)
+            self.monitor.feed(rest, self.format, self.name, self.site)

@@ -216,6 +216,7 @@ impl FrameBuilder {
                 _ => "",
             }),
             id: None,
+            site: text(""),
         })
     }
 }
@@ -247,6 +248,7 @@ mod tests {
                 caller: own(e.caller),
                 detail: own(e.detail),
                 id: None,
+                site: own(e.site),
             }),
             AmiFrame::Skip => AmiFrame::Skip,
             AmiFrame::Unknown => AmiFrame::Unknown,

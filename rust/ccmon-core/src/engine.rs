@@ -209,6 +209,9 @@ pub struct SourceStats {
     /// them (SPEC §5).
     moh_events: bool,
     seen_ids: SeenIds,
+    /// JSON lines that name another site than this engine's, with that site: for the caller to feed to the
+    /// engine of that site ([`Engine::take_forwarded`]). Only complete lines, each ended by a newline.
+    forwarded: Vec<(String, Vec<u8>)>,
     /// The AMI frame being read (boxed and taken out while a frame is applied: its event borrows from it
     /// while the source's counters change).
     ami: Option<Box<crate::ami::FrameBuilder>>,
@@ -601,6 +604,18 @@ impl Engine {
         }
     }
 
+    /// JSON lines read since the last call that belong to other sites: `(source, site, lines)`, the lines
+    /// newline-ended, for the engine of each site (it counts them, checks their ids, rejects them if it must).
+    pub fn take_forwarded(&mut self) -> Vec<(String, String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for src in &mut self.sources {
+            for (site, lines) in src.forwarded.drain(..) {
+                out.push((src.name.clone(), site, lines));
+            }
+        }
+        out
+    }
+
     /// The rejections kept since the last call, oldest first, and per source how many more there were. For the
     /// caller to log: the engine itself does no I/O.
     pub fn take_rejections(&mut self) -> (Vec<Rejection>, Vec<(String, u64)>) {
@@ -679,6 +694,19 @@ impl Engine {
 
     fn apply_json_line(book: &mut Book, calls: &mut CallTable, src: &mut SourceStats, line: &[u8]) {
         match jsonl::parse_line(line) {
+            jsonl::JsonLine::Event(ev) if !ev.site.is_empty() && ev.site != book.cfg.site => {
+                let site = ev.site.as_ref();
+                let i = match src.forwarded.iter().position(|(s, _)| s == site) {
+                    Some(i) => i,
+                    None => {
+                        src.forwarded.push((site.to_string(), Vec::new()));
+                        src.forwarded.len() - 1
+                    }
+                };
+                let (_, lines) = &mut src.forwarded[i];
+                lines.extend_from_slice(line);
+                lines.push(b'\n');
+            }
             jsonl::JsonLine::Event(ev) => {
                 if ev.id.as_ref().is_some_and(|id| !src.seen_ids.insert(id)) {
                     src.duplicates += 1;

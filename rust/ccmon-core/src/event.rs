@@ -53,6 +53,8 @@ pub struct OwnedEvent<'a, I> {
     /// As [`Event::detail`].
     pub detail: std::borrow::Cow<'a, str>,
     pub id: Option<I>,
+    /// The site the event says it belongs to (JSON lines' `site`); empty when it does not say.
+    pub site: std::borrow::Cow<'a, str>,
 }
 
 impl<I> OwnedEvent<'_, I> {

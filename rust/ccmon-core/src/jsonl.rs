@@ -95,6 +95,8 @@ struct Raw<'a> {
     #[serde(default, borrow)]
     reason: Option<Text<'a>>,
     #[serde(default, borrow)]
+    site: Option<Text<'a>>,
+    #[serde(default, borrow)]
     id: Option<Id<'a>>,
 }
 
@@ -195,6 +197,7 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
         .unwrap_or_default()
         .0,
         id: raw.id,
+        site: raw.site.unwrap_or_default().0,
     })
 }
 
@@ -251,6 +254,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
             "id" => 64,
             "class" => 128,
             "reason" => 256,
+            "site" => 512,
             _ => 0,
         };
         if seen & bit != 0 {
@@ -269,6 +273,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
             ("caller", Value::Text(v)) => raw.caller = Some(Text(Cow::Borrowed(v))),
             ("class", Value::Text(v)) => raw.class = Some(Text(Cow::Borrowed(v))),
             ("reason", Value::Text(v)) => raw.reason = Some(Text(Cow::Borrowed(v))),
+            ("site", Value::Text(v)) => raw.site = Some(Text(Cow::Borrowed(v))),
             // A field ccmon reads, of the wrong type: serde's error names it.
             _ if bit != 0 => return None,
             // A field ccmon does not read: skipped.
@@ -539,8 +544,8 @@ mod tests {
 
     /// Pieces of JSON objects, the usual and the awkward: every line built from them must parse the same with
     /// and without the fast path.
-    const KEYS: [&str; 11] = [
-        "ts", "type", "call", "queue", "agent", "caller", "id", "class", "reason", "x", "",
+    const KEYS: [&str; 12] = [
+        "ts", "type", "call", "queue", "agent", "caller", "id", "class", "reason", "site", "x", "",
     ];
     /// Values the fast path takes...
     const PLAIN: [&str; 16] = [

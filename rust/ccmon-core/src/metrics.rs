@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use crate::engine::{Engine, MOH_BUCKETS};
+use crate::agents::AgentCounts;
+use crate::engine::{Engine, QueueState, Waiting, MOH_BUCKETS};
 use crate::event::RejectReason;
 use crate::stats::{Counters, Outcome};
 
@@ -127,43 +128,79 @@ const QUEUE_COUNTERS: [(&str, &str, CounterField); 12] = [
 ];
 
 impl Engine {
-    /// Appends the whole exposition to `out`.
+    /// Appends the whole exposition of this engine to `out`.
     pub fn render_prometheus(&self, out: &mut String) {
-        let site = self.config().site.as_str();
-        let queues = self.queue_states();
-        let waiting = self.waiting_by_queue();
+        render_prometheus(&[self], out);
+    }
+}
 
-        let totals: Vec<Counters> = queues.iter().map(|q| q.all_counters()).collect();
-        for (name, help, field) in QUEUE_COUNTERS {
-            header(out, name, "counter", help);
-            for (qs, c) in queues.iter().zip(&totals) {
+/// One engine's figures, taken once per scrape.
+struct View<'e> {
+    site: &'e str,
+    engine: &'e Engine,
+    queues: &'e [QueueState],
+    totals: Vec<Counters>,
+    waiting: Vec<Waiting>,
+    agents: Vec<AgentCounts>,
+    wait_bounds: Vec<String>,
+}
+
+/// Appends the exposition of several engines (one per site, each series labelled with its engine's `site`)
+/// to `out`: each family once, holding the series of every engine, as the text format requires.
+pub fn render_prometheus(engines: &[&Engine], out: &mut String) {
+    let views: Vec<View<'_>> = engines
+        .iter()
+        .map(|e| {
+            let queues = e.queue_states();
+            View {
+                site: e.config().site.as_str(),
+                engine: e,
+                queues,
+                totals: queues.iter().map(|q| q.all_counters()).collect(),
+                waiting: e.waiting_by_queue(),
+                agents: (0..queues.len() as u32)
+                    .map(|q| e.agent_counts(q))
+                    .collect(),
+                wait_bounds: e.wait_bounds().iter().map(|b| le(*b)).collect(),
+            }
+        })
+        .collect();
+
+    for (name, help, field) in QUEUE_COUNTERS {
+        header(out, name, "counter", help);
+        for v in &views {
+            for (qs, c) in v.queues.iter().zip(&v.totals) {
                 out.push_str(name);
-                labels(out, site, &qs.name, &[]);
+                labels(out, v.site, &qs.name, &[]);
                 let _ = writeln!(out, " {}", field(c));
             }
         }
+    }
 
-        let escalation_kinds: [(&str, CounterField); 3] = [
-            ("all", |c| c.escalations as f64),
-            ("fake", |c| c.escalations_fake as f64),
-            ("unanswered", |c| c.escalations_unanswered as f64),
-        ];
-        header(out, "ccmon_queue_escalations_total", "counter", "Entries into supervisor queues (kind=all), of those answered by a non-supervisor (fake) or not answered (unanswered).");
-        for (qs, c) in queues.iter().zip(&totals) {
+    let escalation_kinds: [(&str, CounterField); 3] = [
+        ("all", |c| c.escalations as f64),
+        ("fake", |c| c.escalations_fake as f64),
+        ("unanswered", |c| c.escalations_unanswered as f64),
+    ];
+    header(out, "ccmon_queue_escalations_total", "counter", "Entries into supervisor queues (kind=all), of those answered by a non-supervisor (fake) or not answered (unanswered).");
+    for v in &views {
+        for (qs, c) in v.queues.iter().zip(&v.totals) {
             for (kind, field) in escalation_kinds {
                 out.push_str("ccmon_queue_escalations_total");
-                labels(out, site, &qs.name, &[("kind", kind)]);
+                labels(out, v.site, &qs.name, &[("kind", kind)]);
                 let _ = writeln!(out, " {}", field(c));
             }
         }
+    }
 
-        header(
-            out,
-            "ccmon_queue_outcomes_total",
-            "counter",
-            "Entries by outcome (SPEC section 2), lost included.",
-        );
-        for (qs, c) in queues.iter().zip(&totals) {
+    header(
+        out,
+        "ccmon_queue_outcomes_total",
+        "counter",
+        "Entries by outcome (SPEC section 2), lost included.",
+    );
+    for v in &views {
+        for (qs, c) in v.queues.iter().zip(&v.totals) {
             for (o, n) in Outcome::ALL.iter().zip([
                 c.answered,
                 c.abandoned,
@@ -173,194 +210,192 @@ impl Engine {
                 c.lost,
             ]) {
                 out.push_str("ccmon_queue_outcomes_total");
-                labels(out, site, &qs.name, &[("outcome", o.as_str())]);
+                labels(out, v.site, &qs.name, &[("outcome", o.as_str())]);
                 value(out, n);
             }
         }
+    }
 
-        header(
-            out,
-            "ccmon_queue_wait_seconds",
-            "histogram",
-            "Wait of closed entries, by outcome.",
-        );
-        let bounds: Vec<String> = self.wait_bounds().iter().map(|b| le(*b)).collect();
-        for qs in queues {
+    header(
+        out,
+        "ccmon_queue_wait_seconds",
+        "histogram",
+        "Wait of closed entries, by outcome.",
+    );
+    for v in &views {
+        for qs in v.queues {
             for (o, h) in Outcome::ALL[..5].iter().zip(&qs.waits) {
+                let outcome = ("outcome", o.as_str());
                 let mut cum = 0;
-                for (b, n) in bounds.iter().zip(&h.counts) {
+                for (b, n) in v.wait_bounds.iter().zip(&h.counts) {
                     cum += n;
                     out.push_str("ccmon_queue_wait_seconds_bucket");
-                    labels(out, site, &qs.name, &[("outcome", o.as_str()), ("le", b)]);
+                    labels(out, v.site, &qs.name, &[outcome, ("le", b)]);
                     value(out, cum);
                 }
                 out.push_str("ccmon_queue_wait_seconds_bucket");
-                labels(
-                    out,
-                    site,
-                    &qs.name,
-                    &[("outcome", o.as_str()), ("le", "+Inf")],
-                );
+                labels(out, v.site, &qs.name, &[outcome, ("le", "+Inf")]);
                 value(out, h.count);
                 out.push_str("ccmon_queue_wait_seconds_sum");
-                labels(out, site, &qs.name, &[("outcome", o.as_str())]);
+                labels(out, v.site, &qs.name, &[outcome]);
                 let _ = writeln!(out, " {}", h.sum);
                 out.push_str("ccmon_queue_wait_seconds_count");
-                labels(out, site, &qs.name, &[("outcome", o.as_str())]);
+                labels(out, v.site, &qs.name, &[outcome]);
                 value(out, h.count);
             }
         }
+    }
 
-        header(
-            out,
-            "ccmon_call_moh_seconds",
-            "histogram",
-            "Hold-music exposure of finished calls, by the queue of their last entry.",
-        );
-        let moh_bounds: Vec<String> = MOH_BUCKETS.iter().map(|b| le(*b)).collect();
-        for qs in queues {
+    header(
+        out,
+        "ccmon_call_moh_seconds",
+        "histogram",
+        "Hold-music exposure of finished calls, by the queue of their last entry.",
+    );
+    let moh_bounds: Vec<String> = MOH_BUCKETS.iter().map(|b| le(*b)).collect();
+    for v in &views {
+        for qs in v.queues {
             let mut cum = 0;
             for (b, n) in moh_bounds.iter().zip(&qs.moh.counts) {
                 cum += n;
                 out.push_str("ccmon_call_moh_seconds_bucket");
-                labels(out, site, &qs.name, &[("le", b)]);
+                labels(out, v.site, &qs.name, &[("le", b)]);
                 value(out, cum);
             }
             out.push_str("ccmon_call_moh_seconds_bucket");
-            labels(out, site, &qs.name, &[("le", "+Inf")]);
+            labels(out, v.site, &qs.name, &[("le", "+Inf")]);
             value(out, qs.moh.count);
             out.push_str("ccmon_call_moh_seconds_sum");
-            labels(out, site, &qs.name, &[]);
+            labels(out, v.site, &qs.name, &[]);
             let _ = writeln!(out, " {}", qs.moh.sum);
             out.push_str("ccmon_call_moh_seconds_count");
-            labels(out, site, &qs.name, &[]);
+            labels(out, v.site, &qs.name, &[]);
             value(out, qs.moh.count);
         }
+    }
 
-        header(
-            out,
+    type WaitingField = fn(&Waiting) -> String;
+    let gauges: [(&str, &str, WaitingField); 3] = [
+        (
             "ccmon_queue_calls_waiting",
-            "gauge",
             "Entries waiting in the queue now.",
-        );
-        for (qs, w) in queues.iter().zip(&waiting) {
-            out.push_str("ccmon_queue_calls_waiting");
-            labels(out, site, &qs.name, &[]);
-            value(out, w.calls);
-        }
-        header(
-            out,
+            |w| w.calls.to_string(),
+        ),
+        (
             "ccmon_queue_longest_wait_seconds",
-            "gauge",
             "Age of the oldest waiting entry now; 0 when none.",
-        );
-        for (qs, w) in queues.iter().zip(&waiting) {
-            out.push_str("ccmon_queue_longest_wait_seconds");
-            labels(out, site, &qs.name, &[]);
-            let _ = writeln!(out, " {}", w.longest_seconds);
-        }
-        header(
-            out,
+            |w| w.longest_seconds.to_string(),
+        ),
+        (
             "ccmon_queue_moh_plays_max",
-            "gauge",
             "Most hold-music plays among the calls waiting now.",
-        );
-        for (qs, w) in queues.iter().zip(&waiting) {
-            out.push_str("ccmon_queue_moh_plays_max");
-            labels(out, site, &qs.name, &[]);
-            let _ = writeln!(out, " {}", w.plays_max);
+            |w| w.plays_max.to_string(),
+        ),
+    ];
+    for (name, help, field) in gauges {
+        header(out, name, "gauge", help);
+        for v in &views {
+            for (qs, w) in v.queues.iter().zip(&v.waiting) {
+                out.push_str(name);
+                labels(out, v.site, &qs.name, &[]);
+                let _ = writeln!(out, " {}", field(w));
+            }
         }
+    }
 
-        header(
-            out,
-            "ccmon_queue_agents",
-            "gauge",
-            "Agents of the queue now, by state (logged_in counts them all; see README for the states).",
-        );
-        let counts: Vec<_> = (0..queues.len() as u32)
-            .map(|q| self.agent_counts(q))
-            .collect();
-        for (qs, c) in queues.iter().zip(&counts) {
-            for (state, n) in crate::agents::AgentCounts::STATES.iter().zip(c.by_state()) {
+    header(
+        out,
+        "ccmon_queue_agents",
+        "gauge",
+        "Agents of the queue now, by state (logged_in counts them all; see README for the states).",
+    );
+    for v in &views {
+        for (qs, c) in v.queues.iter().zip(&v.agents) {
+            for (state, n) in AgentCounts::STATES.iter().zip(c.by_state()) {
                 out.push_str("ccmon_queue_agents");
-                labels(out, site, &qs.name, &[("state", state)]);
+                labels(out, v.site, &qs.name, &[("state", state)]);
                 value(out, n);
             }
         }
-        header(
-            out,
-            "ccmon_queue_agent_occupancy",
-            "gauge",
-            "Agents on a call / (agents logged in - agents paused and idle), now; absent with no agent working.",
-        );
-        for (qs, c) in queues.iter().zip(&counts) {
+    }
+    header(
+        out,
+        "ccmon_queue_agent_occupancy",
+        "gauge",
+        "Agents on a call / (agents logged in - agents paused and idle), now; absent with no agent working.",
+    );
+    for v in &views {
+        for (qs, c) in v.queues.iter().zip(&v.agents) {
             if let Some(occupancy) = c.occupancy() {
                 out.push_str("ccmon_queue_agent_occupancy");
-                labels(out, site, &qs.name, &[]);
+                labels(out, v.site, &qs.name, &[]);
                 let _ = writeln!(out, " {occupancy}");
             }
         }
-
-        self.render_sources(out);
     }
 
-    fn render_sources(&self, out: &mut String) {
-        let site = self.config().site.as_str();
-        let src_labels = |out: &mut String, source: &str, extra: Option<(&str, &str)>| {
-            out.push('{');
-            if !site.is_empty() {
-                out.push_str("site=\"");
-                escape(site, out);
-                out.push_str("\",");
-            }
-            out.push_str("source=\"");
-            escape(source, out);
-            out.push('"');
-            if let Some((k, v)) = extra {
-                let _ = write!(out, ",{k}=\"{v}\"");
-            }
-            out.push('}');
-        };
-        let simple: [(&str, &str, SourceField); 4] = [
-            (
-                "ccmon_events_ingested_total",
-                "Events parsed and applied.",
-                |s| s.ingested,
-            ),
-            (
-                "ccmon_events_unknown_total",
-                "Well-formed events of a type ccmon does not know; ignored.",
-                |s| s.unknown,
-            ),
-            (
-                "ccmon_events_ignored_total",
-                "Events about a call that was not in a queue; ignored.",
-                |s| s.ignored,
-            ),
-            (
-                "ccmon_events_duplicates_total",
-                "Events whose id was seen before (a resent batch); dropped.",
-                |s| s.duplicates,
-            ),
-        ];
-        for (name, help, field) in simple {
-            header(out, name, "counter", help);
-            for s in self.sources() {
+    render_sources(&views, out);
+}
+
+fn render_sources(views: &[View<'_>], out: &mut String) {
+    let src_labels = |out: &mut String, site: &str, source: &str, extra: Option<(&str, &str)>| {
+        out.push('{');
+        if !site.is_empty() {
+            out.push_str("site=\"");
+            escape(site, out);
+            out.push_str("\",");
+        }
+        out.push_str("source=\"");
+        escape(source, out);
+        out.push('"');
+        if let Some((k, v)) = extra {
+            let _ = write!(out, ",{k}=\"{v}\"");
+        }
+        out.push('}');
+    };
+    let simple: [(&str, &str, SourceField); 4] = [
+        (
+            "ccmon_events_ingested_total",
+            "Events parsed and applied.",
+            |s| s.ingested,
+        ),
+        (
+            "ccmon_events_unknown_total",
+            "Well-formed events of a type ccmon does not know; ignored.",
+            |s| s.unknown,
+        ),
+        (
+            "ccmon_events_ignored_total",
+            "Events about a call that was not in a queue; ignored.",
+            |s| s.ignored,
+        ),
+        (
+            "ccmon_events_duplicates_total",
+            "Events whose id was seen before (a resent batch); dropped.",
+            |s| s.duplicates,
+        ),
+    ];
+    for (name, help, field) in simple {
+        header(out, name, "counter", help);
+        for v in views {
+            for s in v.engine.sources() {
                 out.push_str(name);
-                src_labels(out, &s.name, None);
+                src_labels(out, v.site, &s.name, None);
                 let _ = writeln!(out, " {}", field(s));
             }
         }
-        header(
-            out,
-            "ccmon_events_rejected_total",
-            "counter",
-            "Malformed input lines, by reason.",
-        );
-        for s in self.sources() {
+    }
+    header(
+        out,
+        "ccmon_events_rejected_total",
+        "counter",
+        "Malformed input lines, by reason.",
+    );
+    for v in views {
+        for s in v.engine.sources() {
             for r in RejectReason::ALL {
                 out.push_str("ccmon_events_rejected_total");
-                src_labels(out, &s.name, Some(("reason", r.as_str())));
+                src_labels(out, v.site, &s.name, Some(("reason", r.as_str())));
                 let _ = writeln!(out, " {}", s.rejected[r.index()]);
             }
         }

@@ -192,6 +192,18 @@ impl Engine {
         Ok(d)
     }
 
+    /// JSON lines of other sites read since the last call: `(source, site, lines)`.
+    fn take_forwarded<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> Vec<(String, String, Bound<'py, pyo3::types::PyBytes>)> {
+        self.inner
+            .take_forwarded()
+            .into_iter()
+            .map(|(source, site, lines)| (source, site, pyo3::types::PyBytes::new(py, &lines)))
+            .collect()
+    }
+
     /// Per-source telemetry: a list of dicts.
     fn sources<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
@@ -278,6 +290,17 @@ fn stats_columns<'py>(
     Ok(d)
 }
 
+/// The Prometheus exposition of several engines (one per site) as one text: each family once.
+#[pyfunction]
+fn render_metrics(py: Python<'_>, engines: Vec<PyRef<'_, Engine>>) -> String {
+    let inner: Vec<&CoreEngine> = engines.iter().map(|e| &e.inner).collect();
+    py.detach(|| {
+        let mut out = String::with_capacity(1 << 16);
+        ccmon_core::metrics::render_prometheus(&inner, &mut out);
+        out
+    })
+}
+
 /// Seconds of a rolling window ("5m" -> 300.0); None for "all" and "today"; ValueError otherwise.
 #[pyfunction]
 fn window_seconds(text: &str) -> PyResult<Option<f64>> {
@@ -291,6 +314,7 @@ fn window_seconds(text: &str) -> PyResult<Option<f64>> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_function(wrap_pyfunction!(window_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(render_metrics, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
