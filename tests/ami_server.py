@@ -1,6 +1,8 @@
 """A test Asterisk manager on loopback that speaks the AMI wire protocol: the banner, Login (accepted or
-refused), Ping, and a recorded event stream, with faults to inject (a refused login, a disconnect in the
-middle of a frame, a stalled peer). Only for the tests."""
+refused), Ping, QueueStatus (answered from the session's queues, members and waiting callers, as Asterisk
+does: QueueParams, QueueMember, QueueEntry, QueueStatusComplete, without timestamps), and a recorded event
+stream, with faults to inject (a refused login, a disconnect in the middle of a frame, a stalled peer).
+Only for the tests."""
 
 from __future__ import annotations
 
@@ -18,6 +20,34 @@ class Session:
     cut_after: int | None = None
     refuse_login: bool = False
     stall: bool = False
+    queues: list[str] = field(default_factory=list)
+    # (queue, member name, paused, reason) and (queue, Uniqueid, caller, seconds waited)
+    members: list[tuple[str, str, bool, str]] = field(default_factory=list)
+    waiting: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+    def queue_status(self, action: str) -> bytes:
+        def frame(event: str, **headers: object) -> str:
+            lines = [f"Event: {event}", *(f"{k}: {v}" for k, v in headers.items()), f"ActionID: {action}"]
+            return "\r\n".join(lines) + "\r\n\r\n"
+
+        out = [f"Response: Success\r\nActionID: {action}\r\nEventList: start\r\n"
+               "Message: Queue status will follow\r\n\r\n"]  # fmt: skip
+        items = 0
+        for q in self.queues:
+            out.append(frame("QueueParams", Queue=q, Calls=sum(w[0] == q for w in self.waiting)))
+            items += 1
+            for queue, name, paused, reason in self.members:
+                if queue == q:
+                    out.append(
+                        frame("QueueMember", Queue=q, Name=name, Paused=int(paused), PausedReason=reason)
+                    )
+                    items += 1
+            for pos, (_, uid, caller, wait) in enumerate(w for w in self.waiting if w[0] == q):
+                out.append(frame("QueueEntry", Queue=q, Position=pos + 1, Uniqueid=uid, CallerIDNum=caller,
+                                 Wait=wait))  # fmt: skip
+                items += 1
+        out.append(frame("QueueStatusComplete", EventList="Complete", ListItems=items))
+        return "".join(out).encode()
 
 
 @dataclass
@@ -27,6 +57,8 @@ class AmiServer:
     sessions: list[Session]
     logins: list[tuple[str, str]] = field(default_factory=list)
     pings: int = 0
+    status_requests: int = 0
+    event_masks: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
@@ -57,9 +89,11 @@ class AmiServer:
         with conn:
             try:
                 conn.sendall(b"Asterisk Call Manager/5.0.1\r\n")
-                frame = self._read_frame(conn)
+                pending = [b""]
+                frame = self._read_frame(conn, pending)
                 headers = dict(line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line)
                 self.logins.append((headers.get("Username", ""), headers.get("Secret", "")))
+                self.event_masks.append(headers.get("Events", ""))
                 ok = (
                     headers.get("Username") == self.user
                     and headers.get("Secret") == self.secret
@@ -79,23 +113,29 @@ class AmiServer:
                 conn.sendall(data)
                 if session.cut_after is not None:
                     return
-                # Then answer Pings until the client goes.
+                # Then answer Pings and QueueStatus until the client goes.
                 while not self._stop.is_set():
-                    frame = self._read_frame(conn)
+                    frame = self._read_frame(conn, pending)
                     if not frame:
                         return
                     if b"Action: Ping" in frame:
                         self.pings += 1
                         conn.sendall(b"Response: Success\r\nPing: Pong\r\n\r\n")
+                    elif b"Action: QueueStatus" in frame:
+                        self.status_requests += 1
+                        action = frame.split(b"ActionID: ", 1)[-1].split(b"\r\n", 1)[0].decode()
+                        conn.sendall(session.queue_status(action))
             except OSError:
                 return
 
     @staticmethod
-    def _read_frame(conn: socket.socket) -> bytes:
-        buf = b""
+    def _read_frame(conn: socket.socket, pending: list[bytes]) -> bytes:
+        """The next frame the client sent; ``pending[0]`` keeps what arrived after it."""
+        buf = pending[0]
         while b"\r\n\r\n" not in buf:
             chunk = conn.recv(4096)
             if not chunk:
                 return b""
             buf += chunk
-        return buf.split(b"\r\n\r\n", 1)[0]
+        frame, pending[0] = buf.split(b"\r\n\r\n", 1)
+        return frame

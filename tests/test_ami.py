@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,13 @@ from hypothesis import strategies as st
 
 import ccmon
 
+# Event times are seconds after T0, an hour ago: a live client runs on the wall clock (it must, to apply a
+# QueueStatus answer), and events from 1970 would all be older than max_wait_seconds by then.
+T0 = float(int(time.time()) - 3600)
+
 
 def frame(event: str, ts: float, **headers: str) -> str:
-    lines = [f"Event: {event}", f"Timestamp: {ts:.6f}", *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [f"Event: {event}", f"Timestamp: {T0 + ts:.6f}", *(f"{k}: {v}" for k, v in headers.items())]
     return "\r\n".join(lines) + "\r\n\r\n"
 
 
@@ -101,7 +106,6 @@ def test_replay_recognises_an_ami_recording(tmp_path: Path) -> None:
 # --- the live client against a test manager that speaks the protocol ------------------------------------
 
 import threading  # noqa: E402
-import time  # noqa: E402
 
 from ami_server import AmiServer, Session  # noqa: E402
 
@@ -279,3 +283,36 @@ def test_an_over_long_line_counts_the_same_however_the_input_is_cut() -> None:
     assert whole.sources()[0]["rejected_by_reason"]["line_too_long"] == 1
     assert whole.sources() == cut.sources()
     assert whole.queues().equals(cut.queues())
+
+
+def test_after_an_outage_the_waiting_calls_match_the_managers_queue_status() -> None:
+    now = time.time() - T0
+    heard = frame("QueueMemberAdded", now - 60, Queue="sales", MemberName="Alice", Paused="0") + frame(
+        "QueueMemberAdded", now - 60, Queue="sales", MemberName="Bob", Paused="0"
+    )
+    for i in (1, 2, 3):
+        heard += frame("QueueCallerJoin", now - 50 + i, Queue="sales", Linkedid=f"L{i}", Uniqueid=f"L{i}")
+    # The first session ends after these (an outage); meanwhile L1 and L3 went, L4 came, Bob logged off and
+    # Alice went to lunch. The second session's QueueStatus answer says so.
+    after = Session(
+        queues=["sales"],
+        members=[("sales", "Alice", True, "lunch")],
+        waiting=[("sales", "L2", "602", 50), ("sales", "L4", "604", 20)],
+    )
+    server = AmiServer("ccmon", "s3cret", [Session(heard.encode(), cut_after=len(heard)), after])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        assert wait_for(lambda: client.connects == 2 and set(m.calls()["call"]) == {"L2", "L4"})
+        sales = m.queues().row(0, named=True)
+        assert (sales["waiting_now"], sales["lost"], sales["offered"]) == (2, 2, 4)
+        waits = dict(m.calls().select("call", "wait_seconds").rows())
+        assert 20 <= waits["L4"] < 30  # as long as the manager says, plus the moments since
+        assert 47 <= waits["L2"] < 60  # its own entry, heard before the outage
+        agents = m.agents().select("agent", "state", "reason").rows()
+        assert agents == [("Alice", "paused", "lunch")]
+        assert server.status_requests >= 1
+        assert set(server.event_masks) == {"call,agent"}
+    finally:
+        stop.set()
+        server.close()

@@ -1,7 +1,11 @@
 """A live Asterisk Manager Interface client: ``ccmon run --ami ami://user@pbx:5038``.
 
 It connects, logs in (the secret comes from the environment or a file, never from the command line, and is
-never logged), then hands the raw event stream to the engine, which parses the frames (``format="ami"``).
+never logged) asking only for the ``call`` and ``agent`` event classes (the queue, agent, transfer, hold and
+music-on-hold events; not the system, log, dialplan or CDR chatter), asks the manager for its QueueStatus,
+then hands the raw stream to the engine, which parses the frames (``format="ami"``) and makes its waiting
+calls and queue members agree with the QueueStatus answer when it is complete: after a restart or an outage
+no ghost stays waiting and no caller already waiting is missed.
 Events need their ``Timestamp`` header: set ``timestampevents = yes`` in Asterisk's ``manager.conf``. A Ping
 every ``ping_seconds`` keeps the connection alive; silence for twice that, a refused login or any socket
 error closes it and the client reconnects after a backoff that doubles up to ``max_backoff`` seconds, with
@@ -101,6 +105,11 @@ class AmiClient:
             try:
                 if pending:
                     self.monitor.feed(pending, "ami", self.name, self.site)
+                # The QueueStatus answer has no timestamps: it is applied at the engine's "now", which must
+                # be the wall clock, not the last event heard before an outage.
+                self.monitor.advance_clock()
+                status = f"Action: QueueStatus\r\nActionID: ccmon-status-{self.connects}\r\n\r\n"
+                conn.sendall(status.encode())
                 self._stream(conn, stop)
             finally:
                 # A frame cut by the disconnect ends here: it is counted, not stitched to the next session.
@@ -111,7 +120,7 @@ class AmiClient:
         conn.sendall(
             (
                 f"Action: Login\r\nUsername: {self.user}\r\nSecret: {self._secret}\r\n"
-                "Events: on\r\nActionID: ccmon-login\r\n\r\n"
+                "Events: call,agent\r\nActionID: ccmon-login\r\n\r\n"
             ).encode()
         )
         buf = b""

@@ -163,6 +163,13 @@ impl AgentTable {
         }
     }
 
+    /// The agents of queue `q` now.
+    pub(crate) fn names(&self, q: u32) -> Vec<Vec<u8>> {
+        self.queues
+            .get(q as usize)
+            .map_or_else(Vec::new, |m| m.keys().cloned().collect())
+    }
+
     pub(crate) fn login(&mut self, q: u32, name: &[u8], ts: f64) {
         self.update(q, name, ts, |_| {});
     }

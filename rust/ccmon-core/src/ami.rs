@@ -8,10 +8,12 @@
 //! |---|---|
 //! | QueueCallerJoin | enter (`Queue`, caller `CallerIDNum`) |
 //! | AgentConnect / QueueCallerAbandon / AgentComplete | answer / abandon / talk end (`MemberName`) |
+//! | QueueCallerLeave | leave: a timeout unless an answer follows at once |
 //! | BlindTransfer, AttendedTransfer | transfer of the transferee's call, from the queue it is in |
 //! | MusicOnHoldStart (`Class`) / MusicOnHoldStop | music on hold |
 //! | AgentCalled / AgentRingNoAnswer | ring / ring end |
 //! | QueueMemberAdded / QueueMemberRemoved / QueueMemberPause | agent login / logoff / pause (`Paused`, `PausedReason`) |
+//! | QueueParams, QueueEntry, QueueMember … QueueStatusComplete | a [`StatusItem`] each: the QueueStatus answer, applied whole |
 
 use crate::event::{Kind, OwnedEvent, RejectReason};
 
@@ -19,7 +21,7 @@ use crate::event::{Kind, OwnedEvent, RejectReason};
 const MAX_HEADERS: usize = 128;
 
 /// The headers ccmon reads; the others are skipped without being kept.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 19] = [
     "Event",
     "Timestamp",
     "Linkedid",
@@ -36,6 +38,9 @@ const KEYS: [&str; 16] = [
     "TransfereeLinkedid",
     "OrigTransfererLinkedid",
     "TransfererLinkedid",
+    "Wait",
+    "Name",
+    "Location",
 ];
 
 /// A frame being read. The values of the headers ccmon reads go into buffers reused from frame to frame, so
@@ -61,6 +66,32 @@ pub enum AmiFrame<'b> {
     /// An event ccmon does not use.
     Unknown,
     Rejected(RejectReason, String),
+    /// Part of the answer to a QueueStatus action (no `Timestamp`: it describes the moment it is read).
+    Status(StatusItem<'b>),
+}
+
+/// One frame of a QueueStatus answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusItem<'b> {
+    /// `QueueParams`: a queue the answer covers (its waiting calls and members follow).
+    Queue(&'b str),
+    /// `QueueEntry`: a caller waiting now, for `wait` seconds. QueueEntry has no `Linkedid`: the call is its
+    /// `Uniqueid`, which is the `Linkedid` of a caller's own channel (the oldest of its call).
+    Entry {
+        queue: &'b str,
+        call: &'b str,
+        caller: &'b str,
+        wait: f64,
+    },
+    /// `QueueMember`: an agent of the queue now.
+    Member {
+        queue: &'b str,
+        agent: &'b str,
+        paused: bool,
+        reason: &'b str,
+    },
+    /// `QueueStatusComplete`: the answer is whole.
+    Complete,
 }
 
 /// An event from a frame, borrowing from the builder's buffers. AMI has no event ids.
@@ -142,10 +173,64 @@ impl FrameBuilder {
         keys.iter().find_map(|k| self.get(k)).unwrap_or("")
     }
 
+    /// The frames of a QueueStatus answer; `None` for the others.
+    fn status_item(&self, name: &str) -> Option<AmiFrame<'_>> {
+        let queue = self.first(&["Queue"]);
+        let item = match name {
+            "QueueParams" => StatusItem::Queue(queue),
+            "QueueEntry" => {
+                let call = self.first(&["Linkedid", "Uniqueid"]);
+                let wait = self.get("Wait").and_then(|w| w.parse::<f64>().ok());
+                let Some(wait) = wait.filter(|w| (0.0..1e9).contains(w)) else {
+                    return Some(AmiFrame::Rejected(
+                        RejectReason::BadField,
+                        "QueueEntry without a valid Wait".into(),
+                    ));
+                };
+                if call.is_empty() {
+                    return Some(AmiFrame::Rejected(
+                        RejectReason::MissingField,
+                        "QueueEntry without Uniqueid".into(),
+                    ));
+                }
+                StatusItem::Entry {
+                    queue,
+                    call,
+                    caller: self.first(&["CallerIDNum"]),
+                    wait,
+                }
+            }
+            "QueueMember" => StatusItem::Member {
+                queue,
+                agent: self.first(&[
+                    "MemberName",
+                    "Name",
+                    "Interface",
+                    "Location",
+                    "StateInterface",
+                ]),
+                paused: self.get("Paused") == Some("1"),
+                reason: self.first(&["PausedReason"]),
+            },
+            "QueueStatusComplete" => return Some(AmiFrame::Status(StatusItem::Complete)),
+            _ => return None,
+        };
+        if queue.is_empty() {
+            return Some(AmiFrame::Rejected(
+                RejectReason::MissingField,
+                format!("{name} without Queue"),
+            ));
+        }
+        Some(AmiFrame::Status(item))
+    }
+
     fn map(&self) -> AmiFrame<'_> {
         let Some(name) = self.get("Event") else {
             return AmiFrame::Skip;
         };
+        if let Some(item) = self.status_item(name) {
+            return item;
+        }
         let kind = match name {
             "QueueCallerJoin" => Kind::Enter,
             "AgentConnect" => Kind::Answer,
@@ -160,8 +245,8 @@ impl FrameBuilder {
             "QueueMemberRemoved" => Kind::AgentLogoff,
             "QueueMemberPause" if self.get("Paused") == Some("0") => Kind::AgentUnpause,
             "QueueMemberPause" => Kind::AgentPause,
-            "QueueCallerLeave" | "Hangup" | "Hold" | "Unhold" | "AgentDump"
-            | "QueueMemberStatus" => Kind::Other,
+            "QueueCallerLeave" => Kind::Leave,
+            "Hangup" | "Hold" | "Unhold" | "AgentDump" | "QueueMemberStatus" => Kind::Other,
             _ => return AmiFrame::Unknown,
         };
         let Some(ts) = self.get("Timestamp").and_then(|t| t.parse::<f64>().ok()) else {
@@ -253,6 +338,35 @@ mod tests {
             AmiFrame::Skip => AmiFrame::Skip,
             AmiFrame::Unknown => AmiFrame::Unknown,
             AmiFrame::Rejected(r, w) => AmiFrame::Rejected(r, w),
+            AmiFrame::Status(item) => {
+                let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+                AmiFrame::Status(match item {
+                    StatusItem::Queue(q) => StatusItem::Queue(leak(q)),
+                    StatusItem::Entry {
+                        queue,
+                        call,
+                        caller,
+                        wait,
+                    } => StatusItem::Entry {
+                        queue: leak(queue),
+                        call: leak(call),
+                        caller: leak(caller),
+                        wait,
+                    },
+                    StatusItem::Member {
+                        queue,
+                        agent,
+                        paused,
+                        reason,
+                    } => StatusItem::Member {
+                        queue: leak(queue),
+                        agent: leak(agent),
+                        paused,
+                        reason: leak(reason),
+                    },
+                    StatusItem::Complete => StatusItem::Complete,
+                })
+            }
         }
     }
 

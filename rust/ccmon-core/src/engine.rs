@@ -215,6 +215,8 @@ pub struct SourceStats {
     /// The AMI frame being read (boxed and taken out while a frame is applied: its event borrows from it
     /// while the source's counters change).
     ami: Option<Box<crate::ami::FrameBuilder>>,
+    /// The QueueStatus answer being read, applied when it is complete.
+    status: Option<Box<StatusSnapshot>>,
     pub last_event_ts: Option<f64>,
     partial: Vec<u8>,
     discarding: bool,
@@ -223,6 +225,26 @@ pub struct SourceStats {
     /// Rejections since then beyond `samples`: counted, not shown.
     samples_dropped: u64,
 }
+
+/// A switch's answer to "what is waiting and who is logged in now" (AMI QueueStatus), owned while it arrives.
+#[derive(Debug, Clone, Default)]
+struct StatusSnapshot {
+    queues: Vec<String>,
+    /// Queue, call, caller, seconds waited.
+    entries: Vec<(String, String, String, f64)>,
+    /// Queue, agent, paused, pause reason.
+    members: Vec<(String, String, bool, String)>,
+    /// Calls that live events named while the answer arrived: those events are newer than the answer, so
+    /// the answer neither closes nor re-enters these calls.
+    touched: FxHashSet<CallKey>,
+}
+
+/// How long after a QueueCallerLeave an AgentConnect still makes the entry answered (Asterisk sends it at
+/// once, in the same second).
+const LEAVE_GRACE_SECONDS: f64 = 2.0;
+
+/// Frames a QueueStatus answer may hold before it is given up as never completing.
+const MAX_STATUS_ITEMS: usize = 1 << 20;
 
 /// One rejected line, as the log shows it: where it was, why, and the start of what it said.
 #[derive(Debug, Clone, PartialEq)]
@@ -354,6 +376,9 @@ struct Book {
     callers_sweep_at: usize,
     agents: AgentTable,
     expiry: VecDeque<(f64, CallId, u32)>,
+    /// Waiting entries the caller left (AMI QueueCallerLeave) at a time, by call and entry: a timeout unless
+    /// an answer comes within `LEAVE_GRACE_SECONDS`.
+    leaving: VecDeque<(f64, CallId, u32)>,
     next_seq: u32,
     next_idle_sweep: f64,
     finished: VecDeque<FinishedCall>,
@@ -430,6 +455,7 @@ impl Engine {
                 agents: AgentTable::default(),
                 callers_sweep_at: 1024,
                 expiry: VecDeque::new(),
+                leaving: VecDeque::new(),
                 next_seq: 0,
                 next_idle_sweep: f64::NEG_INFINITY,
                 finished: VecDeque::new(),
@@ -595,6 +621,10 @@ impl Engine {
             Self::process_line(&mut self.book, &mut self.calls, src, format, &line);
         }
         if format == Format::Ami {
+            // A QueueStatus answer cut short says nothing about what it did not reach: dropped unapplied.
+            src.status = None;
+            // The answer that may follow a leave comes at once, in the same stream: not after its end.
+            self.book.settle_leaves(&mut self.calls, f64::INFINITY);
             let max = self.book.cfg.max_line_bytes;
             let mut builder = src.ami.take().unwrap_or_default();
             if let Some(frame) = builder.finish(max) {
@@ -680,7 +710,57 @@ impl Engine {
         match frame {
             AmiFrame::Event(ev) => {
                 let e = ev.event();
+                if let Some(snap) = src.status.as_mut() {
+                    if !e.call.is_empty() {
+                        snap.touched.insert(CallKey::new(e.call));
+                    }
+                }
                 Self::count_event(book, calls, src, &e, Self::caller_of(&e));
+            }
+            AmiFrame::Status(item) => {
+                use crate::ami::StatusItem;
+                src.ingested += 1;
+                let snap = src.status.get_or_insert_with(Default::default);
+                if snap.entries.len() + snap.members.len() + snap.touched.len() > MAX_STATUS_ITEMS {
+                    src.status = None;
+                    let n = src.lines;
+                    src.reject(
+                        RejectReason::BadFrame,
+                        Some(n),
+                        b"QueueStatus answer over a million frames without QueueStatusComplete: dropped",
+                    );
+                    return;
+                }
+                match item {
+                    StatusItem::Queue(q) => snap.queues.push(q.to_string()),
+                    StatusItem::Entry {
+                        queue,
+                        call,
+                        caller,
+                        wait,
+                    } => snap.entries.push((
+                        queue.to_string(),
+                        call.to_string(),
+                        caller.to_string(),
+                        wait,
+                    )),
+                    StatusItem::Member {
+                        queue,
+                        agent,
+                        paused,
+                        reason,
+                    } => snap.members.push((
+                        queue.to_string(),
+                        agent.to_string(),
+                        paused,
+                        reason.to_string(),
+                    )),
+                    StatusItem::Complete => {
+                        if let Some(snap) = src.status.take() {
+                            Self::apply_status(book, calls, &snap);
+                        }
+                    }
+                }
             }
             AmiFrame::Skip => {}
             AmiFrame::Unknown => src.unknown += 1,
@@ -688,6 +768,112 @@ impl Engine {
                 // The frame ended at this line; its number is the log's pointer to it.
                 let n = src.lines;
                 src.reject(r, Some(n), why.as_bytes());
+            }
+        }
+    }
+
+    /// Makes the engine agree with a switch's QueueStatus answer, at the engine's "now" (the answer has no
+    /// time of its own; a live client moves the clock to the wall clock before it asks). For every queue the
+    /// answer covers: a call the engine has waiting there that the switch no longer has is closed as `lost`
+    /// (it ended while ccmon was not listening, and how is unknown); a caller the switch has waiting that the
+    /// engine does not enters now, with the wait the switch reports; the agents become the switch's members,
+    /// paused or not as it says.
+    fn apply_status(book: &mut Book, calls: &mut CallTable, snap: &StatusSnapshot) {
+        let ts = book.now;
+        if !ts.is_finite() {
+            return;
+        }
+        let mut covered: Vec<u32> = Vec::new();
+        for name in snap
+            .queues
+            .iter()
+            .chain(snap.entries.iter().map(|e| &e.0))
+            .chain(snap.members.iter().map(|m| &m.0))
+        {
+            if let Some(q) = book.queue_id(name.as_bytes()) {
+                if !covered.contains(&q) {
+                    covered.push(q);
+                }
+            }
+        }
+        let listed: FxHashSet<(u32, CallKey)> = snap
+            .entries
+            .iter()
+            .filter_map(|(queue, call, _, _)| {
+                let q = *book.queue_ids.get(queue.as_bytes())?;
+                Some((q, CallKey::new(call.as_bytes())))
+            })
+            .collect();
+        let ghosts = calls.select(|c| {
+            c.state == CallState::Waiting
+                && covered.contains(&c.queue)
+                && !listed.contains(&(c.queue, c.key.clone()))
+                && !snap.touched.contains(&c.key)
+        });
+        for id in ghosts {
+            if let Some(call) = calls.get_mut(id) {
+                book.agents.unanswered(call.queue, &call.key, ts);
+                book.close(call, Outcome::Lost, ts);
+            }
+            if let Some(call) = calls.remove(id) {
+                book.finish(call);
+            }
+        }
+        for (queue, call, caller, wait) in &snap.entries {
+            let key = CallKey::new(call.as_bytes());
+            if snap.touched.contains(&key) {
+                continue;
+            }
+            let q = book.queue_ids.get(queue.as_bytes()).copied();
+            let known = calls.find(&key);
+            if known
+                .and_then(|id| calls.get(id))
+                .is_some_and(|c| c.state == CallState::Waiting && Some(c.queue) == q)
+            {
+                continue;
+            }
+            let e = Event {
+                ts,
+                call: call.as_bytes(),
+                queue: queue.as_bytes(),
+                agent: &[],
+                kind: Kind::Enter,
+                caller: caller.as_bytes(),
+                detail: &[],
+            };
+            Self::apply(book, calls, &e, Self::caller_of(&e), true);
+            // Entered now as far as the windows go (a fact is never filed in the past); the wait counts from
+            // when the switch says it began.
+            if let Some(c) = calls.find(&key).and_then(|id| calls.get_mut(id)) {
+                let since = ts - wait;
+                c.enter_ts = since;
+                if known.is_none() {
+                    c.start_ts = since;
+                }
+                if let Some(entry) = c.journey.last_mut() {
+                    entry.enter_ts = since;
+                }
+            }
+        }
+        let members: FxHashSet<(u32, &[u8])> = snap
+            .members
+            .iter()
+            .filter_map(|(queue, agent, _, _)| {
+                Some((*book.queue_ids.get(queue.as_bytes())?, agent.as_bytes()))
+            })
+            .collect();
+        for &q in &covered {
+            for agent in book.agents.names(q) {
+                if !members.contains(&(q, agent.as_slice())) {
+                    book.agents.logoff(Some(q), &agent);
+                }
+            }
+        }
+        for (queue, agent, paused, reason) in &snap.members {
+            if let Some(&q) = book.queue_ids.get(queue.as_bytes()) {
+                book.agents.login(q, agent.as_bytes(), ts);
+                book.agents
+                    .pause(Some(q), agent.as_bytes(), *paused, reason.as_bytes(), ts);
             }
         }
     }
@@ -946,6 +1132,10 @@ impl Engine {
                 book.flow_out(call, Outcome::ExitedEmpty, e.ts)
             }
             (Kind::TalkEnd, CallState::Talking) => book.talk_end(call, e.ts),
+            (Kind::Leave, CallState::Waiting) => {
+                book.leaving.push_back((e.ts, id, call.seq));
+                After::Keep
+            }
             (Kind::Transfer, _) => book.transfer(call, e.ts),
             _ => return Applied::Ignored,
         };
@@ -1322,6 +1512,7 @@ impl Book {
     /// Moves event time forward to `t`, closing what has waited (or talked, or idled) too long.
     fn advance(&mut self, calls: &mut CallTable, t: f64) {
         self.now = t;
+        self.settle_leaves(calls, t - LEAVE_GRACE_SECONDS);
         while let Some((deadline, _, _)) = self.expiry.front() {
             if *deadline >= t {
                 break;
@@ -1357,6 +1548,26 @@ impl Book {
             self.callers
                 .retain(|_, r| r.talk_end.max(r.last_start) + keep >= t);
             self.callers_sweep_at = (self.callers.len() * 2).max(1024);
+        }
+    }
+
+    /// Entries left before `until` that no answer followed: timed out, at the moment they were left. AMI says
+    /// no more (a caller who pressed a key or found the queue empty looks the same); queue_log and JSON lines
+    /// tell those apart.
+    fn settle_leaves(&mut self, calls: &mut CallTable, until: f64) {
+        while let Some(&(left, id, seq)) = self.leaving.front() {
+            if left >= until {
+                break;
+            }
+            self.leaving.pop_front();
+            let Some(call) = calls.get_mut(id) else {
+                continue;
+            };
+            if call.seq != seq || call.state != CallState::Waiting {
+                continue;
+            }
+            self.agents.unanswered(call.queue, &call.key, left);
+            self.flow_out(call, Outcome::TimedOut, left);
         }
     }
 

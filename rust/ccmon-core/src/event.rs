@@ -17,6 +17,10 @@ pub enum Kind {
     ExitEmpty,
     /// Talk ended and the call is over (COMPLETECALLER, COMPLETEAGENT).
     TalkEnd,
+    /// The caller left the queue (AMI QueueCallerLeave), which says neither why nor whether an answer follows:
+    /// Asterisk sends it just before AgentConnect, after QueueCallerAbandon, and alone when the caller timed
+    /// out or left by key or because the queue emptied. Alone means a timeout (see the engine).
+    Leave,
     /// The call was transferred out of the queue (TRANSFER, BLINDTRANSFER, ATTENDEDTRANSFER); ends talk.
     Transfer,
     /// Music on hold started for the caller (JSON `moh_start`, AMI MusicOnHoldStart), in `class`; a start while
@@ -85,6 +89,7 @@ impl Kind {
                 | Kind::ExitEmpty
                 | Kind::TalkEnd
                 | Kind::Transfer
+                | Kind::Leave
         )
     }
 }

@@ -257,3 +257,186 @@ fn a_line_too_long_and_a_queue_too_many_are_logged_too() {
     assert_eq!(shown[1].reason, RejectReason::TooManyQueues);
     assert_eq!(shown[1].text, "queue other (call c3)");
 }
+
+/// An AMI frame with a Timestamp (or none when `ts` is `None`: the QueueStatus answer has none).
+fn ami(event: &str, ts: Option<f64>, headers: &[(&str, &str)]) -> String {
+    let mut f = format!("Event: {event}\r\n");
+    if let Some(ts) = ts {
+        f += &format!("Timestamp: {ts}\r\n");
+    }
+    for (k, v) in headers {
+        f += &format!("{k}: {v}\r\n");
+    }
+    f + "\r\n"
+}
+
+fn join(ts: f64, call: &str) -> String {
+    ami(
+        "QueueCallerJoin",
+        Some(ts),
+        &[
+            ("Queue", "sales"),
+            ("Linkedid", call),
+            ("CallerIDNum", "600"),
+        ],
+    )
+}
+
+/// What ccmon heard before an outage: three callers waiting, two agents.
+fn before_outage() -> Engine {
+    let mut e = engine();
+    let mut text = String::new();
+    for (who, pause) in [("Alice", "0"), ("Bob", "0")] {
+        text += &ami(
+            "QueueMemberAdded",
+            Some(90.0),
+            &[("Queue", "sales"), ("MemberName", who), ("Paused", pause)],
+        );
+    }
+    for (i, call) in ["L1", "L2", "L3"].iter().enumerate() {
+        text += &join(100.0 + i as f64, call);
+    }
+    e.feed("ami", Format::Ami, text.as_bytes());
+    e
+}
+
+/// The manager's answer after the outage: L2 still waits, L4 joined meanwhile, Alice is paused, Bob gone.
+/// While the answer arrives, a live event says L5 joined.
+fn status_answer() -> String {
+    let q = ("Queue", "sales");
+    [
+        "Response: Success\r\nActionID: ccmon-status-2\r\nEventList: start\r\n\r\n".to_string(),
+        ami("QueueParams", None, &[q, ("Calls", "3")]),
+        ami(
+            "QueueMember",
+            None,
+            &[
+                q,
+                ("Name", "Alice"),
+                ("Paused", "1"),
+                ("PausedReason", "lunch"),
+            ],
+        ),
+        ami(
+            "QueueEntry",
+            None,
+            &[
+                q,
+                ("Uniqueid", "L2"),
+                ("CallerIDNum", "600"),
+                ("Wait", "50"),
+            ],
+        ),
+        join(140.0, "L5"),
+        ami(
+            "QueueEntry",
+            None,
+            &[
+                q,
+                ("Uniqueid", "L4"),
+                ("CallerIDNum", "700"),
+                ("Wait", "30"),
+            ],
+        ),
+        ami("QueueStatusComplete", None, &[("EventList", "Complete")]),
+    ]
+    .concat()
+}
+
+#[test]
+fn a_queue_status_answer_removes_ghosts_and_finds_callers_already_waiting() {
+    let mut e = before_outage();
+    e.advance_clock(150.0);
+    e.feed("ami", Format::Ami, status_answer().as_bytes());
+    let mut waiting: Vec<(String, f64)> = e
+        .calls(false)
+        .into_iter()
+        .map(|c| (c.call, c.wait_seconds))
+        .collect();
+    waiting.sort_by(|a, b| a.0.cmp(&b.0));
+    let expect = [("L2", 49.0), ("L4", 30.0), ("L5", 10.0)];
+    assert_eq!(
+        waiting,
+        expect.map(|(c, w)| (c.to_string(), w)).to_vec(),
+        "L2 keeps its own entry, L4 waits as long as the manager says, L5's live join stands"
+    );
+    let sales = &stats(&e, "all")[0];
+    // L1 and L3 ended during the outage, how is unknown: lost. L4 was offered once, now.
+    assert_eq!((sales.counters.offered, sales.counters.lost), (5, 2));
+    let agents: Vec<(String, &str, String)> = e
+        .agents()
+        .into_iter()
+        .map(|a| (a.agent, a.state, a.reason))
+        .collect();
+    assert_eq!(
+        agents,
+        vec![("Alice".to_string(), "paused", "lunch".to_string())]
+    );
+}
+
+#[test]
+fn a_queue_status_answer_cut_short_changes_nothing() {
+    let mut e = before_outage();
+    e.advance_clock(150.0);
+    let answer = status_answer();
+    let cut = answer.find("QueueStatusComplete").unwrap();
+    e.feed("ami", Format::Ami, &answer.as_bytes()[..cut]);
+    e.end_of_input("ami", Format::Ami);
+    // Then a new session answers again in full.
+    let mut calls: Vec<String> = e.calls(false).into_iter().map(|c| c.call).collect();
+    calls.sort();
+    assert_eq!(calls, ["L1", "L2", "L3", "L5"]);
+    assert_eq!(stats(&e, "all")[0].counters.lost, 0);
+    e.feed("ami", Format::Ami, status_answer().as_bytes());
+    let mut calls: Vec<String> = e.calls(false).into_iter().map(|c| c.call).collect();
+    calls.sort();
+    assert_eq!(calls, ["L2", "L4", "L5"]);
+}
+
+#[test]
+fn a_queue_caller_leave_alone_is_a_timeout_and_before_an_answer_is_nothing() {
+    let mut e = engine();
+    let call = |event: &str, ts: f64, id: &str| {
+        ami(
+            event,
+            Some(ts),
+            &[
+                ("Queue", "sales"),
+                ("Linkedid", id),
+                ("MemberName", "Alice"),
+            ],
+        )
+    };
+    let text = [
+        join(100.0, "L1"),
+        call("QueueCallerLeave", 130.0, "L1"), // timed out: nothing follows
+        join(140.0, "L2"),
+        call("QueueCallerLeave", 150.0, "L2"), // Asterisk's order for an answer
+        call("AgentConnect", 150.0, "L2"),
+        join(160.0, "L3"),
+        call("QueueCallerAbandon", 170.0, "L3"),
+        call("QueueCallerLeave", 170.0, "L3"),
+        join(180.0, "L4"),
+        call("QueueCallerLeave", 190.0, "L4"), // the last event of the input
+    ]
+    .concat();
+    e.feed("ami", Format::Ami, text.as_bytes());
+    let before_end = stats(&e, "all")[0].counters.clone();
+    assert_eq!(
+        (
+            before_end.timed_out,
+            before_end.answered,
+            before_end.abandoned
+        ),
+        (1, 1, 1)
+    );
+    e.end_of_input("ami", Format::Ami);
+    let c = &stats(&e, "all")[0].counters;
+    assert_eq!(
+        (c.offered, c.timed_out, c.answered, c.abandoned, c.lost),
+        (4, 2, 1, 1, 0)
+    );
+    // Waits: 30 and 10 for the two timeouts, 10 for the answer.
+    assert_eq!(c.wait_max, Some(30.0));
+    assert!(e.calls(false).iter().all(|v| v.state != "waiting"));
+}
