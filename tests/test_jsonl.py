@@ -332,3 +332,44 @@ def test_music_playing_when_the_call_ends_is_counted_and_observed() -> None:
     assert m.calls_in_progress() == 0
     assert m.queues().row(0, named=True)["moh_seconds_total"] == 45.0
     assert 'ccmon_call_moh_seconds_count{queue="sales"} 1' in m.metrics_text()
+
+
+def flagged(m: ccmon.Monitor) -> dict[tuple[str, str], float]:
+    """``ccmon_queue_calls_flagged`` by (queue, flag), from the exposition as Prometheus reads it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    (family,) = [
+        f for f in text_string_to_metric_families(m.metrics_text()) if f.name == "ccmon_queue_calls_flagged"
+    ]
+    return {(s.labels["queue"], s.labels["flag"]): s.value for s in family.samples if s.value}
+
+
+def test_callers_who_need_a_supervisor_now_are_counted_by_queue_and_flag() -> None:
+    m = moh_monitor(
+        [
+            # c1 goes sales -> support -> sales: a loop and a ping-pong, waiting in sales now.
+            ev(0, "enter", queue="sales"),
+            ev(5, "answer", queue="sales", agent="A"),
+            ev(20, "transfer", queue="sales"),
+            ev(21, "enter", queue="support"),
+            ev(30, "answer", queue="support", agent="B"),
+            ev(40, "transfer", queue="support"),
+            ev(41, "enter", queue="sales"),
+            # c2 has heard the 30-second song 12 times in support (the limit is 10).
+            ev(0, "enter", "c2", queue="support"),
+            ev(0, "moh_start", "c2", **{"class": "default"}),
+            ev(360, "moh_stop", "c2"),
+            # c3 waits in support with nothing wrong.
+            ev(300, "enter", "c3", queue="support"),
+        ]
+    )
+    assert flagged(m) == {
+        ("sales", "loop"): 1.0,
+        ("sales", "pingpong"): 1.0,
+        ("sales", "any"): 1.0,
+        ("support", "moh_over_limit"): 1.0,
+        ("support", "any"): 1.0,
+    }
+    # When c1 is answered and its talk ends, it no longer needs anyone.
+    m.feed(jsonl([ev(400, "answer", queue="sales", agent="A"), ev(500, "talk_end", queue="sales")]), "jsonl")
+    assert ("sales", "any") not in flagged(m)

@@ -190,7 +190,23 @@ pub(crate) struct Waiting {
     pub(crate) calls: u64,
     pub(crate) longest_seconds: f64,
     pub(crate) plays_max: f64,
+    /// Calls in progress whose current queue this is, by [`SUPERVISOR_FLAGS`], then those with any of them.
+    pub(crate) flagged: [u64; SUPERVISOR_FLAGS.len() + 1],
 }
+
+/// The flags that say a caller needs a supervisor now (SPEC §4, §5), as exported per queue: a loop,
+/// ping-pong or bounce, an escalation that was fake or went unanswered, hold music over `moh_alert_plays`.
+pub(crate) const SUPERVISOR_FLAGS: [(u8, &str); 6] = [
+    (flags::LOOP, "loop"),
+    (flags::PINGPONG, "pingpong"),
+    (flags::BOUNCED, "bounced"),
+    (flags::ESCALATION_FAKE, "escalation_fake"),
+    (flags::ESCALATION_UNANSWERED, "escalation_unanswered"),
+    (MOH_OVER_LIMIT, "moh_over_limit"),
+];
+
+/// Not a stored flag (it changes with time): set in [`SUPERVISOR_FLAGS`] counting for calls over the limit.
+const MOH_OVER_LIMIT: u8 = 0;
 
 /// Per-source ingest telemetry.
 #[derive(Debug, Clone, Default)]
@@ -1357,6 +1373,22 @@ impl Engine {
             } else if !call.moh_since.is_nan() {
                 // On hold with music after an answer, or between queues.
                 w.plays_max = w.plays_max.max(book.plays_now(call));
+            }
+            let over = book.plays_now(call) > book.cfg.moh_alert_plays;
+            let mut any = false;
+            for (i, (bit, _)) in SUPERVISOR_FLAGS.iter().enumerate() {
+                let set = if *bit == MOH_OVER_LIMIT {
+                    over
+                } else {
+                    call.flags & bit != 0
+                };
+                if set {
+                    w.flagged[i] += 1;
+                    any = true;
+                }
+            }
+            if any {
+                w.flagged[SUPERVISOR_FLAGS.len()] += 1;
             }
         }
         out

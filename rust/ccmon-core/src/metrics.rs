@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::agents::AgentCounts;
-use crate::engine::{Engine, QueueState, Waiting, MOH_BUCKETS};
+use crate::engine::{Engine, QueueState, Waiting, MOH_BUCKETS, SUPERVISOR_FLAGS};
 use crate::event::RejectReason;
 use crate::stats::{Counters, Outcome};
 
@@ -299,6 +299,23 @@ pub fn render_prometheus(engines: &[&Engine], out: &mut String) {
                 out.push_str(name);
                 labels(out, v.site, &qs.name, &[]);
                 let _ = writeln!(out, " {}", field(w));
+            }
+        }
+    }
+
+    header(
+        out,
+        "ccmon_queue_calls_flagged",
+        "gauge",
+        "Calls in progress, by their current queue, that need a supervisor now, by flag; flag=any counts each once.",
+    );
+    for v in &views {
+        for (qs, w) in v.queues.iter().zip(&v.waiting) {
+            let names = SUPERVISOR_FLAGS.iter().map(|(_, n)| *n).chain(["any"]);
+            for (flag, n) in names.zip(w.flagged) {
+                out.push_str("ccmon_queue_calls_flagged");
+                labels(out, v.site, &qs.name, &[("flag", flag)]);
+                value(out, n);
             }
         }
     }
