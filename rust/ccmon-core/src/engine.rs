@@ -208,8 +208,8 @@ pub struct SourceStats {
     pub ignored: u64,
     /// Events whose `id` was seen before (JSON lines): dropped.
     pub duplicates: u64,
-    /// The source's format reports music-on-hold events (all but queue_log): its calls' exposure comes from
-    /// them (SPEC §5).
+    /// The source's format reports music-on-hold events (all but queue_log and FreeSWITCH's mod_callcenter
+    /// events): its calls' exposure comes from them (SPEC §5).
     moh_events: bool,
     seen_ids: SeenIds,
     /// The AMI frame being read (boxed and taken out while a frame is applied: its event borrows from it
