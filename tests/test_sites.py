@@ -178,3 +178,20 @@ def test_run_watches_two_managers_each_with_its_site() -> None:
         proc.wait(timeout=10)
         for s in servers:
             s.close()
+
+
+def test_switch_urls_carry_their_site_and_name() -> None:
+    import pytest
+
+    from ccmon.sources.ami import AmiClient
+    from ccmon.sources.freeswitch import EslClient
+
+    m = ccmon.Monitor()
+    esl = EslClient("esl://pbx-lima:8021?site=lima&name=fs-lima", "pw", m)
+    assert (esl.host, esl.port, esl.site, esl.name) == ("pbx-lima", 8021, "lima", "fs-lima")
+    ami = AmiClient("ami://ccmon@pbx-madrid?site=madrid", "pw", m)
+    assert (ami.site, ami.name) == ("madrid", "ami")
+    with pytest.raises(ValueError, match="unknown option 'zone'"):
+        AmiClient("ami://ccmon@pbx?zone=x", "pw", m)
+    with pytest.raises(ValueError, match="give site once"):
+        EslClient("esl://pbx?site=", "pw", m)

@@ -126,7 +126,7 @@ def _print_table(report: dict[str, Any], console: Console) -> None:
 def replay(
     files: Annotated[list[Path], typer.Argument(help="Recorded logs, read in order.")],
     format: Annotated[
-        str, typer.Option(help="auto (by how the file starts), queue_log, jsonl, ami")
+        str, typer.Option(help="auto (by how the file starts), queue_log, jsonl, ami, freeswitch")
     ] = "auto",
     config: ConfigOpt = None,
     output: Annotated[str, typer.Option(help="json or table")] = "table",
@@ -206,6 +206,19 @@ def run(
     ami_secret_file: Annotated[
         Path | None, typer.Option("--ami-secret-file", help="A file holding the AMI secret.")
     ] = None,
+    freeswitch: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--freeswitch",
+            help="esl://HOST[:PORT][?site=SITE&name=NAME] of a FreeSWITCH event socket (mod_callcenter); the "
+            "password comes from CCMON_ESL_PASSWORD or --esl-password-file, never from the command line. "
+            "Repeatable.",
+        ),
+    ] = None,
+    esl_password_file: Annotated[
+        Path | None,
+        typer.Option("--esl-password-file", help="A file holding the event socket password."),
+    ] = None,
     listen: ListenOpt = "127.0.0.1:9108",
     config: ConfigOpt = None,
     from_end: Annotated[
@@ -229,6 +242,7 @@ def run(
     """
     from ccmon.sources.ami import AmiClient
     from ccmon.sources.file import FileFollower
+    from ccmon.sources.freeswitch import EslClient
     from ccmon.sources.stream import StdinReader, TcpListener
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -261,11 +275,27 @@ def run(
                 followers.append(client)
         except ValueError as e:
             raise _fail(str(e)) from None
+    if freeswitch:
+        password = _esl_password(esl_password_file)
+        try:
+            for url in freeswitch:
+                esl = EslClient(url, password, monitor)
+                if len(freeswitch) > 1 and "name=" not in url:
+                    esl.name = f"freeswitch-{esl.host}:{esl.port}"
+                followers.append(esl)
+        except ValueError as e:
+            raise _fail(str(e)) from None
     names = [f.name for f in followers]
     if len(set(names)) != len(names):
         raise _fail(f"two sources have the same name ({', '.join(sorted(names))}); set name= in their URLs")
     server, stop = _serve(monitor, followers, listen, duration)
-    inputs = [str(queue_log or ""), str(jsonl or ""), f"tcp {jsonl_tcp}" if jsonl_tcp else "", *(ami or [])]
+    inputs = [
+        str(queue_log or ""),
+        str(jsonl or ""),
+        f"tcp {jsonl_tcp}" if jsonl_tcp else "",
+        *(ami or []),
+        *(freeswitch or []),
+    ]
     following = ", ".join(i for i in inputs if i) or "no file"
     logging.getLogger("ccmon").info(
         "following %s; serving http://%s:%d/metrics; POST JSON lines to /api/v1/events",
@@ -292,6 +322,21 @@ def _ami_secret(path: Path | None) -> str:
     if not secret:
         raise _fail("--ami needs its secret in CCMON_AMI_SECRET or a file named by --ami-secret-file")
     return secret
+
+
+def _esl_password(path: Path | None) -> str:
+    """The event socket password: from the file when given, else from CCMON_ESL_PASSWORD."""
+    if path is not None:
+        try:
+            return path.read_text().strip()
+        except OSError as e:
+            raise _fail(f"--esl-password-file: {e}") from None
+    password = os.environ.get("CCMON_ESL_PASSWORD")
+    if not password:
+        raise _fail(
+            "--freeswitch needs its password in CCMON_ESL_PASSWORD or a file named by --esl-password-file"
+        )
+    return password
 
 
 @app.command()

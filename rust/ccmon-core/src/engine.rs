@@ -28,6 +28,8 @@ pub enum Format {
     Jsonl,
     /// Asterisk Manager Interface frames (SPEC §7), see [`crate::ami`].
     Ami,
+    /// FreeSWITCH Event Socket messages with mod_callcenter events (SPEC §7), see [`crate::freeswitch`].
+    FreeSwitch,
 }
 
 impl Format {
@@ -37,8 +39,9 @@ impl Format {
             "queue_log" | "auto" => Ok(Format::QueueLog),
             "jsonl" => Ok(Format::Jsonl),
             "ami" => Ok(Format::Ami),
+            "freeswitch" => Ok(Format::FreeSwitch),
             other => Err(format!(
-                "unknown format {other:?}; allowed: auto, queue_log, jsonl, ami"
+                "unknown format {other:?}; allowed: auto, queue_log, jsonl, ami, freeswitch"
             )),
         }
     }
@@ -221,8 +224,8 @@ pub struct SourceStats {
     pub ignored: u64,
     /// Events whose `id` was seen before (JSON lines): dropped.
     pub duplicates: u64,
-    /// The source's format reports music-on-hold events (all but queue_log): its calls' exposure comes from
-    /// them (SPEC §5).
+    /// The source's format reports music-on-hold events (all but queue_log and FreeSWITCH's mod_callcenter
+    /// events): its calls' exposure comes from them (SPEC §5).
     moh_events: bool,
     seen_ids: SeenIds,
     /// JSON lines that name another site than this engine's, with that site: for the caller to feed to the
@@ -233,9 +236,13 @@ pub struct SourceStats {
     ami: Option<Box<crate::ami::FrameBuilder>>,
     /// The QueueStatus answer being read, applied when it is complete.
     status: Option<Box<StatusSnapshot>>,
+    /// The FreeSWITCH message being read, the same way.
+    freeswitch: Option<Box<crate::freeswitch::FrameBuilder>>,
     pub last_event_ts: Option<f64>,
     partial: Vec<u8>,
     discarding: bool,
+    /// Bytes of the over-long line being discarded (FreeSWITCH counts them towards the body they belong to).
+    discarded: usize,
     /// The first rejections since they were last taken, for a log line each ([`Engine::take_rejections`]).
     samples: Vec<Rejection>,
     /// Rejections since then beyond `samples`: counted, not shown.
@@ -513,11 +520,12 @@ impl Engine {
         let max = self.book.cfg.max_line_bytes;
         let mut rest = data;
         let src = &mut self.sources[sid];
-        src.moh_events = format != Format::QueueLog;
+        // queue_log and mod_callcenter's events report no music on hold (SPEC §5).
+        src.moh_events = !matches!(format, Format::QueueLog | Format::FreeSwitch);
         if !src.partial.is_empty() || src.discarding {
             match memchr::memchr(b'\n', rest) {
                 None => {
-                    Self::buffer_partial(src, rest, max);
+                    Self::buffer_partial(src, format, rest, max);
                     return;
                 }
                 Some(i) => {
@@ -526,6 +534,14 @@ impl Engine {
                     src.lines += 1;
                     if src.discarding {
                         src.discarding = false;
+                        let len = std::mem::take(&mut src.discarded) + head.len();
+                        if format == Format::FreeSwitch {
+                            Self::apply_fs_dropped(&mut self.book, &mut self.calls, src, len);
+                        }
+                    } else if format == Format::FreeSwitch && src.partial.len() + head.len() > max {
+                        let len = src.partial.len() + head.len();
+                        src.partial.clear();
+                        Self::apply_fs_dropped(&mut self.book, &mut self.calls, src, len);
                     } else if src.partial.len() + head.len() > max {
                         let line = src.lines;
                         let start = std::mem::take(&mut src.partial);
@@ -548,14 +564,18 @@ impl Engine {
             let mut lines = queue_log::Lines::new(rest);
             while let Some(line) = lines.next_line(&mut scanned) {
                 src.lines += 1;
-                if line.len() > max {
+                if line.len() > max && format == Format::FreeSwitch {
+                    // Not a rejection of its own: its message is one bad_frame, and its bytes still count
+                    // towards the body they belong to.
+                    Self::apply_fs_dropped(&mut self.book, &mut self.calls, src, line.len());
+                } else if line.len() > max {
                     let n = src.lines;
                     src.reject(RejectReason::LineTooLong, Some(n), line);
                 } else {
                     Self::process_line(&mut self.book, &mut self.calls, src, format, line);
                 }
             }
-            Self::buffer_partial(src, lines.rest(), max);
+            Self::buffer_partial(src, format, lines.rest(), max);
             return;
         }
         // Lines are parsed a batch ahead of the engine, and the caller-table slot of each ENTERQUEUE is
@@ -607,14 +627,23 @@ impl Engine {
         for (e, caller) in batch.iter().take(n) {
             Self::count_event(&mut self.book, &mut self.calls, src, e, *caller);
         }
-        Self::buffer_partial(src, lines.rest(), max);
+        Self::buffer_partial(src, format, lines.rest(), max);
     }
 
-    fn buffer_partial(src: &mut SourceStats, tail: &[u8], max: usize) {
-        if tail.is_empty() || src.discarding {
+    fn buffer_partial(src: &mut SourceStats, format: Format, tail: &[u8], max: usize) {
+        if tail.is_empty() {
             return;
         }
-        if src.partial.len() + tail.len() > max {
+        if src.discarding {
+            src.discarded += tail.len();
+            return;
+        }
+        if format == Format::FreeSwitch && src.partial.len() + tail.len() > max {
+            // Counted when the line ends (apply_fs_dropped), with its length.
+            src.discarded = src.partial.len() + tail.len();
+            src.partial.clear();
+            src.discarding = true;
+        } else if src.partial.len() + tail.len() > max {
             // Counted once now; the rest of this line is dropped up to its newline.
             let mut start = std::mem::take(&mut src.partial);
             start.extend_from_slice(&tail[..tail.len().min(EXCERPT_BYTES + 1)]);
@@ -630,7 +659,12 @@ impl Engine {
     pub fn end_of_input(&mut self, source: &str, format: Format) {
         let sid = self.source_id(source);
         let src = &mut self.sources[sid];
-        src.discarding = false;
+        if std::mem::take(&mut src.discarding) && format == Format::FreeSwitch {
+            src.lines += 1;
+            let len = std::mem::take(&mut src.discarded);
+            Self::apply_fs_dropped(&mut self.book, &mut self.calls, src, len);
+        }
+        src.discarded = 0;
         let line = std::mem::take(&mut src.partial);
         if !line.is_empty() {
             src.lines += 1;
@@ -647,6 +681,14 @@ impl Engine {
                 Self::apply_ami_frame(&mut self.book, &mut self.calls, src, frame);
             }
             src.ami = Some(builder);
+        }
+        if format == Format::FreeSwitch {
+            let max = self.book.cfg.max_line_bytes;
+            let mut builder = src.freeswitch.take().unwrap_or_default();
+            if let Some(frame) = builder.finish(max) {
+                Self::apply_fs_frame(&mut self.book, &mut self.calls, src, frame);
+            }
+            src.freeswitch = Some(builder);
         }
     }
 
@@ -690,6 +732,7 @@ impl Engine {
                 let max = book.cfg.max_line_bytes;
                 return Self::apply_ami_line(book, calls, src, line, max);
             }
+            Format::FreeSwitch => return Self::apply_fs_line(book, calls, src, line),
         };
         match parsed {
             Parsed::Event(e) => Self::count_event(book, calls, src, &e, Self::caller_of(&e)),
@@ -890,6 +933,62 @@ impl Engine {
                 book.agents.login(q, agent.as_bytes(), ts);
                 book.agents
                     .pause(Some(q), agent.as_bytes(), *paused, reason.as_bytes(), ts);
+            }
+        }
+    }
+
+    fn apply_fs_line(book: &mut Book, calls: &mut CallTable, src: &mut SourceStats, line: &[u8]) {
+        let max = book.cfg.max_line_bytes;
+        let mut builder = src.freeswitch.take().unwrap_or_default();
+        if let Some(frame) = builder.push(line, max) {
+            Self::apply_fs_frame(book, calls, src, frame);
+        }
+        src.freeswitch = Some(builder);
+    }
+
+    /// A FreeSWITCH line of `len` bytes over `max_line_bytes`, not kept.
+    fn apply_fs_dropped(book: &mut Book, calls: &mut CallTable, src: &mut SourceStats, len: usize) {
+        let max = book.cfg.max_line_bytes;
+        let mut builder = src.freeswitch.take().unwrap_or_default();
+        if let Some(frame) = builder.push_dropped(len, max) {
+            Self::apply_fs_frame(book, calls, src, frame);
+        }
+        src.freeswitch = Some(builder);
+    }
+
+    fn apply_fs_frame(
+        book: &mut Book,
+        calls: &mut CallTable,
+        src: &mut SourceStats,
+        frame: crate::freeswitch::FsFrame<'_>,
+    ) {
+        use crate::freeswitch::FsFrame;
+        match frame {
+            FsFrame::Event(ev) => {
+                let e = ev.event();
+                Self::count_event(book, calls, src, &e, Self::caller_of(&e));
+            }
+            FsFrame::AgentStatus(ev, queues) => {
+                let e = ev.event();
+                // An agent back from Logged Out is in its queues again: a login in each queue it was seen
+                // serving, then the status itself (which names no queue) for all of them. One event counted.
+                if e.kind != Kind::AgentLogoff {
+                    for q in queues {
+                        let login = Event {
+                            kind: Kind::AgentLogin,
+                            queue: q.as_bytes(),
+                            ..e
+                        };
+                        let _ = Self::apply(book, calls, &login, Caller::NONE, src.moh_events);
+                    }
+                }
+                Self::count_event(book, calls, src, &e, Caller::NONE);
+            }
+            FsFrame::Skip => {}
+            FsFrame::Unknown => src.unknown += 1,
+            FsFrame::Rejected(r, why) => {
+                let n = src.lines;
+                src.reject(r, Some(n), why.as_bytes());
             }
         }
     }

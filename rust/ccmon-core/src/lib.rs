@@ -1,7 +1,7 @@
 //! # ccmon-core
 //!
 //! The engine of ccmon, a real-time call-center queue monitor: it parses switch event streams (Asterisk
-//! queue_log today) and keeps, per queue and per call, the figures of ccmon's SPEC up to date event by event,
+//! queue_log and AMI, FreeSWITCH mod_callcenter over ESL, JSON lines) and keeps, per queue and per call, the figures of ccmon's SPEC up to date event by event,
 //! in bounded memory. No Python and no I/O here: callers hand over bytes and read snapshots.
 //!
 //! ## No-panic policy
@@ -25,6 +25,7 @@ mod calls;
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod freeswitch;
 pub mod histogram;
 pub mod jsonl;
 pub mod metrics;

@@ -1,0 +1,941 @@
+//! FreeSWITCH mod_callcenter over the Event Socket (SPEC §7): the `CUSTOM callcenter::info` events, by
+//! `CC-Action`, read from the raw byte stream of an inbound ESL connection (`event plain`).
+//!
+//! The stream is a sequence of messages: a header block (`Content-Type`, `Content-Length`, ...) ended by a blank
+//! line, then, when `Content-Length` says so, exactly that many bytes of body. Only a `text/event-plain` body is
+//! read, and it is itself a header block of `Key: value` lines whose values are URL-encoded. Every other body
+//! (`api/response`, `log/data`, `text/disconnect-notice`, ...) is skipped by its length, never parsed. A
+//! recording of bare event blocks (no envelope, each starting with `Event-Name:`) is read as well.
+//!
+//! Messages are built a line at a time (a source's lines may arrive split anywhere), bounded in size, and mapped
+//! onto the engine's events; a call is its `CC-Member-Session-UUID` (SPEC §1). Event time is
+//! `Event-Date-Timestamp`, microseconds since the epoch.
+//!
+//! | `CC-Action` | engine event |
+//! |---|---|
+//! | member-queue-start | enter (`CC-Queue`, caller `CC-Member-CID-Number`) |
+//! | member-queue-end, `CC-Cause: Terminated` | talk end (the first of it and bridge-agent-end counts) |
+//! | member-queue-end, `CC-Cause: Cancel` | by `CC-Cancel-Reason`: `NONE` abandon, `TIMEOUT` timeout, `NO_AGENT_TIMEOUT` exit empty, `EXIT_WITH_KEY` exit key, `BREAK_OUT` abandon when the caller's channel is hung up (`Answer-State: hangup`), else exit key (the dialplan took the caller out) |
+//! | agent-offering / bridge-agent-fail | ring / ring end (`CC-Agent`) |
+//! | bridge-agent-start / bridge-agent-end | answer / talk end (`CC-Agent`) |
+//! | agent-status-change (`CC-Agent-Status`) | `Logged Out` logoff, `Available`, `Available (On Demand)` login and unpause, `On Break` login and pause (reason `On Break`), in every queue the agent is known to serve |
+//! | agent-state-change, members-count, other actions | known, not used |
+
+use std::borrow::Cow;
+
+use rustc_hash::FxHashMap;
+
+use crate::event::{Kind, OwnedEvent, RejectReason};
+
+/// The headers ccmon reads (envelope and event); the others are skipped without being kept.
+const KEYS: [&str; 14] = [
+    "Content-Length",
+    "Content-Type",
+    "Event-Name",
+    "Event-Subclass",
+    "Event-Date-Timestamp",
+    "CC-Action",
+    "CC-Queue",
+    "CC-Agent",
+    "CC-Member-Session-UUID",
+    "CC-Member-CID-Number",
+    "CC-Cause",
+    "CC-Cancel-Reason",
+    "CC-Agent-Status",
+    "Answer-State",
+];
+const CONTENT_LENGTH: usize = 0;
+const CONTENT_TYPE: usize = 1;
+const EVENT_NAME: usize = 2;
+const EVENT_SUBCLASS: usize = 3;
+const TIMESTAMP: usize = 4;
+const ACTION: usize = 5;
+const QUEUE: usize = 6;
+const AGENT: usize = 7;
+const SESSION: usize = 8;
+const CID_NUMBER: usize = 9;
+const CAUSE: usize = 10;
+const CANCEL_REASON: usize = 11;
+const AGENT_STATUS: usize = 12;
+const ANSWER_STATE: usize = 13;
+
+/// Where in [`KEYS`] a header goes. FreeSWITCH writes header names in one spelling: an exact match.
+fn slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "Content-Length" => CONTENT_LENGTH,
+        "Content-Type" => CONTENT_TYPE,
+        "Event-Name" => EVENT_NAME,
+        "Event-Subclass" => EVENT_SUBCLASS,
+        "Event-Date-Timestamp" => TIMESTAMP,
+        "CC-Action" => ACTION,
+        "CC-Queue" => QUEUE,
+        "CC-Agent" => AGENT,
+        "CC-Member-Session-UUID" => SESSION,
+        "CC-Member-CID-Number" => CID_NUMBER,
+        "CC-Cause" => CAUSE,
+        "CC-Cancel-Reason" => CANCEL_REASON,
+        "CC-Agent-Status" => AGENT_STATUS,
+        "Answer-State" => ANSWER_STATE,
+        _ => return None,
+    })
+}
+
+/// Agents whose queues are remembered (agent-status-change names no queue), and queues per agent.
+const MAX_SERVED_AGENTS: usize = 100_000;
+const MAX_SERVED_QUEUES: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Part {
+    /// Reading a message's header block (or a bare event block).
+    #[default]
+    Head,
+    /// Reading `left` more bytes of body; `event`: a `text/event-plain` body, whose header block is read while
+    /// `in_headers`.
+    Body {
+        left: usize,
+        event: bool,
+        in_headers: bool,
+    },
+}
+
+/// How a message ended, before it is mapped.
+enum End {
+    Map,
+    Skip,
+    Reject(String),
+}
+
+/// The message being read. The values of the headers ccmon reads go into buffers reused from message to
+/// message, so a steady stream allocates nothing; a finished event borrows from them.
+#[derive(Debug, Default, Clone)]
+pub struct FrameBuilder {
+    values: [String; KEYS.len()],
+    /// Bit i: `values[i]` belongs to the block being read.
+    present: u32,
+    part: Part,
+    /// Lines and bytes of the header block being read (the envelope's, then the event's).
+    lines: usize,
+    bytes: usize,
+    /// The last push returned a frame: the next one starts afresh.
+    ended: bool,
+    problem: Option<String>,
+    /// A body that ended inside a line: the rest of that line, the first line of the next message.
+    pending: Vec<u8>,
+    /// URL-decoding buffer.
+    scratch: Vec<u8>,
+    /// The queues each agent was seen serving (events naming both `CC-Agent` and `CC-Queue`).
+    served: FxHashMap<Box<str>, Vec<Box<str>>>,
+}
+
+/// One finished message, mapped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FsFrame<'b> {
+    Event(FsEvent<'b>),
+    /// An agent-status-change: it names no queue, so it applies to every queue of the agent; the slice holds
+    /// the queues the agent is known to serve, where any status but `Logged Out` logs it in first.
+    AgentStatus(FsEvent<'b>, &'b [Box<str>]),
+    /// Not an event (a command reply, an api response, the greeting): nothing to count.
+    Skip,
+    /// An event ccmon does not use.
+    Unknown,
+    Rejected(RejectReason, String),
+}
+
+/// An event from a message, borrowing from the builder's buffers. ESL events carry no id ccmon uses.
+pub type FsEvent<'b> = OwnedEvent<'b, ()>;
+
+impl FrameBuilder {
+    /// Takes one line (without its newline; a `\r` before it is tolerated). Returns the message it finished,
+    /// mapped. `max_bytes` bounds a header block.
+    pub fn push(&mut self, line: &[u8], max_bytes: usize) -> Option<FsFrame<'_>> {
+        self.start();
+        let end = self.step(line, max_bytes)?;
+        Some(self.end(end))
+    }
+
+    /// A line of `len` bytes that the engine did not keep (over `max_line_bytes`): its bytes still count
+    /// towards the body they belong to, and a header block holding it is a `bad_frame`.
+    pub fn push_dropped(&mut self, len: usize, max_bytes: usize) -> Option<FsFrame<'_>> {
+        self.start();
+        let why = || format!("a line of {len} bytes, over {max_bytes}");
+        let end = match self.part {
+            Part::Head => {
+                self.lines += 1;
+                self.problem.get_or_insert_with(why);
+                None
+            }
+            Part::Body {
+                left,
+                event,
+                in_headers,
+            } => {
+                if event && in_headers {
+                    self.problem.get_or_insert_with(why);
+                }
+                // A body ending inside the dropped line takes the next message's first line with it; that
+                // message is then read without its envelope's first header.
+                let left = left.saturating_sub(len + 1);
+                self.part = Part::Body {
+                    left,
+                    event,
+                    in_headers,
+                };
+                (left == 0).then(|| self.end_body(event))
+            }
+        }?;
+        Some(self.end(end))
+    }
+
+    /// The input ended: a message cut short is one `bad_frame`; a last event block without its closing blank
+    /// line still counts.
+    pub fn finish(&mut self, max_bytes: usize) -> Option<FsFrame<'_>> {
+        self.start();
+        let end = match self.part {
+            Part::Body { left, .. } => Some(self.cut(left)),
+            Part::Head => match self.head_line(b"", max_bytes) {
+                None => match self.part {
+                    // A header block announcing a body that never came.
+                    Part::Body { left, .. } => Some(self.cut(left)),
+                    Part::Head => None,
+                },
+                end => end,
+            },
+        }?;
+        Some(self.end(end))
+    }
+
+    fn cut(&mut self, left: usize) -> End {
+        self.part = Part::Head;
+        self.ended = true;
+        End::Reject(format!(
+            "message cut short, {left} bytes of its body missing"
+        ))
+    }
+
+    /// Resets after a finished message, then reads what was left over from the line that finished it.
+    fn start(&mut self) {
+        if self.ended {
+            self.present = 0;
+            self.lines = 0;
+            self.bytes = 0;
+            self.problem = None;
+            self.part = Part::Head;
+            self.ended = false;
+        }
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            // The first line of a fresh message never finishes it: nothing to return.
+            let _ = self.head_line(&pending, usize::MAX);
+            self.pending = pending;
+            self.pending.clear();
+        }
+    }
+
+    fn step(&mut self, line: &[u8], max: usize) -> Option<End> {
+        let Part::Body {
+            left,
+            event,
+            in_headers,
+        } = self.part
+        else {
+            return self.head_line(line, max);
+        };
+        // The body's bytes are the line and its newline; a body that ends inside the line leaves the rest of
+        // the line to the next message.
+        let (mine, left) = if line.len() < left {
+            (line, left - line.len() - 1)
+        } else {
+            let (mine, rest) = line.split_at(left);
+            self.pending.extend_from_slice(rest);
+            (mine, 0)
+        };
+        let mut in_headers = in_headers;
+        if event && in_headers {
+            let text = mine.strip_suffix(b"\r").unwrap_or(mine);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                in_headers = false;
+            } else {
+                self.header_line(text, max);
+            }
+        }
+        self.part = Part::Body {
+            left,
+            event,
+            in_headers,
+        };
+        (left == 0).then(|| self.end_body(event))
+    }
+
+    fn end_body(&mut self, event: bool) -> End {
+        self.part = Part::Head;
+        self.ended = true;
+        match (event, self.problem.take()) {
+            (false, _) => End::Skip,
+            (true, Some(why)) => End::Reject(why),
+            (true, None) => End::Map,
+        }
+    }
+
+    /// A line of a header block outside any body: an envelope, or a bare event.
+    fn head_line(&mut self, line: &[u8], max: usize) -> Option<End> {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            if self.lines == 0 && self.problem.is_none() {
+                return None;
+            }
+            return self.end_head();
+        }
+        if let Some(why) = &self.problem {
+            // Garbage without a blank line after it: the next envelope starts at its Content-Length.
+            if text.starts_with(b"Content-Length:") {
+                let why = why.clone();
+                self.pending.extend_from_slice(line);
+                self.ended = true;
+                return Some(End::Reject(why));
+            }
+            return None;
+        }
+        self.header_line(text, max);
+        None
+    }
+
+    /// One `Key: value` line of a header block, its value URL-decoded when it is one ccmon reads.
+    fn header_line(&mut self, text: &[u8], max: usize) {
+        self.lines += 1;
+        if self.problem.is_some() {
+            return;
+        }
+        self.bytes += text.len();
+        if self.bytes > max {
+            self.problem = Some(format!("a header block over {max} bytes"));
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            self.problem = Some("a header is not UTF-8".into());
+            return;
+        };
+        let Some((key, value)) = text.split_once(':') else {
+            let shown: String = text.chars().take(40).collect();
+            self.problem = Some(format!("not a `Key: value` line: {shown:?}"));
+            return;
+        };
+        let Some(i) = slot(key.trim()) else {
+            return;
+        };
+        let (Some(out), value) = (self.values.get_mut(i), value.trim()) else {
+            return;
+        };
+        out.clear();
+        if !url_decode(out, &mut self.scratch, value) {
+            self.problem = Some(format!("{key}: not UTF-8 once URL-decoded"));
+            return;
+        }
+        self.present |= 1 << i;
+    }
+
+    /// The blank line after a header block: a body follows, or the message is complete.
+    fn end_head(&mut self) -> Option<End> {
+        if let Some(why) = self.problem.take() {
+            self.ended = true;
+            return Some(End::Reject(why));
+        }
+        if let Some(length) = self.get(CONTENT_LENGTH) {
+            let Ok(left) = length.parse::<usize>() else {
+                let why = format!("Content-Length {length:?} is not a number");
+                self.ended = true;
+                return Some(End::Reject(why));
+            };
+            let event = self.get(CONTENT_TYPE) == Some("text/event-plain");
+            if left == 0 {
+                self.ended = true;
+                return Some(End::Skip);
+            }
+            // The envelope is done with: the body's headers start afresh.
+            self.present = 0;
+            self.lines = 0;
+            self.bytes = 0;
+            self.part = Part::Body {
+                left,
+                event,
+                in_headers: true,
+            };
+            return None;
+        }
+        self.ended = true;
+        Some(if self.get(CONTENT_TYPE).is_some() {
+            // A message without a body: auth/request, command/reply.
+            End::Skip
+        } else if self.get(EVENT_NAME).is_some() {
+            // A bare event block, as a recording without the envelope has it.
+            End::Map
+        } else {
+            End::Reject("neither an ESL message (Content-Type) nor an event (Event-Name)".into())
+        })
+    }
+
+    fn end(&mut self, end: End) -> FsFrame<'_> {
+        match end {
+            End::Skip => FsFrame::Skip,
+            End::Reject(why) => FsFrame::Rejected(RejectReason::BadFrame, why),
+            End::Map => {
+                self.learn();
+                self.map()
+            }
+        }
+    }
+
+    /// The value of header `KEYS[i]` in this block, if given and not empty.
+    fn get(&self, i: usize) -> Option<&str> {
+        (self.present & (1 << i) != 0)
+            .then(|| self.values.get(i).map(String::as_str))
+            .flatten()
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Remembers the queue an agent serves, from a call event naming both.
+    fn learn(&mut self) {
+        let (Some(agent), Some(queue)) = (self.get(AGENT), self.get(QUEUE)) else {
+            return;
+        };
+        if let Some(queues) = self.served.get(agent) {
+            if queues.iter().any(|q| q.as_ref() == queue) || queues.len() >= MAX_SERVED_QUEUES {
+                return;
+            }
+        } else if self.served.len() >= MAX_SERVED_AGENTS {
+            return;
+        }
+        let (agent, queue): (Box<str>, Box<str>) = (agent.into(), queue.into());
+        self.served.entry(agent).or_default().push(queue);
+    }
+
+    fn map(&self) -> FsFrame<'_> {
+        let Some(name) = self.get(EVENT_NAME) else {
+            return FsFrame::Rejected(RejectReason::BadFrame, "an event without Event-Name".into());
+        };
+        if name != "CUSTOM" || self.get(EVENT_SUBCLASS) != Some("callcenter::info") {
+            return FsFrame::Unknown;
+        }
+        let Some(action) = self.get(ACTION) else {
+            return FsFrame::Rejected(
+                RejectReason::MissingField,
+                "callcenter::info without CC-Action".into(),
+            );
+        };
+        let Some(us) = self
+            .get(TIMESTAMP)
+            .and_then(|t| t.parse::<u64>().ok())
+            .filter(|us| *us <= 32_503_680_000_000_000)
+        else {
+            let why = match self.get(TIMESTAMP) {
+                Some(t) => format!("{action}: Event-Date-Timestamp {t:?}"),
+                None => format!("{action} without Event-Date-Timestamp"),
+            };
+            return FsFrame::Rejected(RejectReason::BadTimestamp, why);
+        };
+        let ts = us as f64 / 1e6;
+        let kind = match action {
+            "member-queue-start" => Kind::Enter,
+            "member-queue-end" => match self.outcome() {
+                Ok(kind) => kind,
+                Err((reason, why)) => return FsFrame::Rejected(reason, why),
+            },
+            "agent-offering" => Kind::Ring,
+            "bridge-agent-start" => Kind::Answer,
+            "bridge-agent-end" => Kind::TalkEnd,
+            "bridge-agent-fail" => Kind::RingEnd,
+            "agent-status-change" => match self.get(AGENT_STATUS) {
+                Some("Logged Out") => Kind::AgentLogoff,
+                Some("Available" | "Available (On Demand)") => Kind::AgentUnpause,
+                Some("On Break") => Kind::AgentPause,
+                _ => Kind::Other,
+            },
+            // agent-state-change repeats what the call events say, without their queue and call.
+            _ => Kind::Other,
+        };
+        let call = self.get(SESSION).unwrap_or("");
+        let queue = self.get(QUEUE).unwrap_or("");
+        let agent = self.get(AGENT).unwrap_or("");
+        let missing = |what: &str| {
+            FsFrame::Rejected(
+                RejectReason::MissingField,
+                format!("{action} without {what}"),
+            )
+        };
+        let is_agent = matches!(
+            kind,
+            Kind::AgentLogoff | Kind::AgentPause | Kind::AgentUnpause
+        );
+        let needs_call = kind.is_call_event() || kind == Kind::Ring;
+        if needs_call && call.is_empty() {
+            return missing("CC-Member-Session-UUID");
+        }
+        if (needs_call || kind == Kind::RingEnd) && queue.is_empty() {
+            return missing("CC-Queue");
+        }
+        if (is_agent || matches!(kind, Kind::Ring | Kind::RingEnd | Kind::Answer))
+            && agent.is_empty()
+        {
+            return missing("CC-Agent");
+        }
+        let event = FsEvent {
+            ts,
+            kind,
+            call: Cow::Borrowed(if is_agent { "" } else { call }),
+            // agent-status-change names no queue: the engine applies it to every queue of the agent.
+            queue: Cow::Borrowed(if is_agent { "" } else { queue }),
+            agent: Cow::Borrowed(agent),
+            caller: Cow::Borrowed(if kind == Kind::Enter {
+                self.get(CID_NUMBER).unwrap_or("")
+            } else {
+                ""
+            }),
+            detail: Cow::Borrowed(if kind == Kind::AgentPause {
+                "On Break"
+            } else {
+                ""
+            }),
+            id: None,
+            site: Cow::Borrowed(""),
+        };
+        if is_agent {
+            let queues = self.served.get(agent).map_or(&[][..], Vec::as_slice);
+            return FsFrame::AgentStatus(event, queues);
+        }
+        FsFrame::Event(event)
+    }
+
+    /// The outcome a member-queue-end reports (SPEC §2).
+    fn outcome(&self) -> Result<Kind, (RejectReason, String)> {
+        match self.get(CAUSE) {
+            Some("Terminated") => Ok(Kind::TalkEnd),
+            Some("Cancel") => match self.get(CANCEL_REASON) {
+                Some("NONE") => Ok(Kind::Abandon),
+                Some("TIMEOUT") => Ok(Kind::Timeout),
+                Some("NO_AGENT_TIMEOUT") => Ok(Kind::ExitEmpty),
+                Some("EXIT_WITH_KEY") => Ok(Kind::ExitKey),
+                // mod_callcenter says BREAK_OUT whenever the caller's wait loop ended without an agent: the
+                // caller hung up (the channel is down), or the dialplan or an API call took the caller out.
+                Some("BREAK_OUT") => match self.get(ANSWER_STATE) {
+                    Some(state) if state != "hangup" => Ok(Kind::ExitKey),
+                    _ => Ok(Kind::Abandon),
+                },
+                Some(other) => Err((
+                    RejectReason::BadField,
+                    format!("member-queue-end: CC-Cancel-Reason {other:?}"),
+                )),
+                None => Err((
+                    RejectReason::MissingField,
+                    "member-queue-end without CC-Cancel-Reason".into(),
+                )),
+            },
+            Some(other) => Err((
+                RejectReason::BadField,
+                format!("member-queue-end: CC-Cause {other:?}"),
+            )),
+            None => Err((
+                RejectReason::MissingField,
+                "member-queue-end without CC-Cause".into(),
+            )),
+        }
+    }
+}
+
+/// Appends `value` URL-decoded (`%3A` → `:`) to `out`; false when the result is not UTF-8. A `%` not followed
+/// by two hex digits stays as it is.
+fn url_decode(out: &mut String, scratch: &mut Vec<u8>, value: &str) -> bool {
+    if !value.contains('%') {
+        out.push_str(value);
+        return true;
+    }
+    scratch.clear();
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                scratch.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            _ => {
+                scratch.push(b);
+                i += 1;
+            }
+        }
+    }
+    match std::str::from_utf8(scratch) {
+        Ok(s) => {
+            out.push_str(s);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `text/event-plain` message around `headers` (values URL-encoded as FreeSWITCH does).
+    pub(crate) fn message(headers: &[(&str, &str)]) -> String {
+        let mut body = String::new();
+        for (k, v) in headers {
+            let v = v
+                .replace('%', "%25")
+                .replace(' ', "%20")
+                .replace(':', "%3A");
+            body.push_str(&format!("{k}: {v}\n"));
+        }
+        body.push('\n');
+        format!(
+            "Content-Length: {}\nContent-Type: text/event-plain\n\n{body}",
+            body.len()
+        )
+    }
+
+    fn cc(action: &str, us: u64, more: &[(&str, &str)]) -> String {
+        let ts = us.to_string();
+        let mut h = vec![
+            ("Event-Name", "CUSTOM"),
+            ("Core-UUID", "6d0c9a3e-0000"),
+            ("Event-Date-Local", "2024-01-01 12:00:00"),
+            ("Event-Date-Timestamp", ts.as_str()),
+            ("Event-Subclass", "callcenter::info"),
+            ("CC-Action", action),
+        ];
+        h.extend_from_slice(more);
+        message(&h)
+    }
+
+    /// What each finished message became, as text (events borrow the builder while it reads on).
+    fn frames(text: &str) -> Vec<String> {
+        let mut b = FrameBuilder::default();
+        let mut out = Vec::new();
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        // A final newline ends the last line; it is not an empty line of its own.
+        if text.ends_with('\n') {
+            lines.pop();
+        }
+        for l in lines {
+            out.extend(b.push(l.as_bytes(), 65536).map(|f| show(&f)));
+        }
+        out.extend(b.finish(65536).map(|f| show(&f)));
+        out
+    }
+
+    fn show(f: &FsFrame<'_>) -> String {
+        match f {
+            FsFrame::Event(e) => format!(
+                "{:?} {} {} {} {} {} {}",
+                e.kind, e.ts, e.call, e.queue, e.agent, e.caller, e.detail
+            ),
+            FsFrame::AgentStatus(e, queues) => {
+                format!("{:?} {} {} {queues:?}", e.kind, e.agent, e.detail)
+            }
+            FsFrame::Rejected(r, _) => r.as_str().to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    const SESSION_UUID: (&str, &str) = ("CC-Member-Session-UUID", "u1");
+
+    #[test]
+    fn a_queue_call_maps_onto_the_engine_events() {
+        let text = [
+            "Content-Type: auth/request\n\n".to_string(),
+            "Content-Type: command/reply\nReply-Text: +OK accepted\n\n".into(),
+            cc(
+                "member-queue-start",
+                100_500_000,
+                &[
+                    ("CC-Queue", "sales@default"),
+                    SESSION_UUID,
+                    ("CC-Member-CID-Number", "600111222"),
+                ],
+            ),
+            cc(
+                "agent-offering",
+                101_000_000,
+                &[
+                    ("CC-Queue", "sales@default"),
+                    ("CC-Agent", "1000@default"),
+                    SESSION_UUID,
+                ],
+            ),
+            "Content-Type: api/response\nContent-Length: 11\n\nUP 0 years\n".into(),
+            cc(
+                "bridge-agent-start",
+                110_000_000,
+                &[
+                    ("CC-Queue", "sales@default"),
+                    ("CC-Agent", "1000@default"),
+                    SESSION_UUID,
+                ],
+            ),
+            cc(
+                "members-count",
+                110_000_000,
+                &[("CC-Queue", "sales@default"), ("CC-Count", "0")],
+            ),
+            cc(
+                "agent-status-change",
+                120_000_000,
+                &[
+                    ("CC-Agent", "1000@default"),
+                    ("CC-Agent-Status", "On Break"),
+                ],
+            ),
+            message(&[("Event-Name", "HEARTBEAT"), ("Event-Date-Timestamp", "1")]),
+        ]
+        .concat();
+        assert_eq!(
+            frames(&text),
+            [
+                "Skip",
+                "Skip",
+                "Enter 100.5 u1 sales@default  600111222 ",
+                "Ring 101 u1 sales@default 1000@default  ",
+                "Skip",
+                "Answer 110 u1 sales@default 1000@default  ",
+                "Other 110  sales@default   ",
+                "AgentPause 1000@default On Break [\"sales@default\"]",
+                "Unknown",
+            ]
+        );
+    }
+
+    #[test]
+    fn member_queue_end_gives_the_outcome_by_cause_and_reason() {
+        let end = |more: &[(&str, &str)]| {
+            let mut h = vec![("CC-Queue", "q"), SESSION_UUID];
+            h.extend_from_slice(more);
+            frames(&cc("member-queue-end", 5_000_000, &h))
+                .join("")
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let cancel =
+            |reason: &'static str| end(&[("CC-Cause", "Cancel"), ("CC-Cancel-Reason", reason)]);
+        assert_eq!(
+            end(&[("CC-Cause", "Terminated"), ("CC-Agent", "a")]),
+            "TalkEnd"
+        );
+        assert_eq!(cancel("NONE"), "Abandon");
+        assert_eq!(cancel("TIMEOUT"), "Timeout");
+        assert_eq!(cancel("NO_AGENT_TIMEOUT"), "ExitEmpty");
+        assert_eq!(cancel("EXIT_WITH_KEY"), "ExitKey");
+        // BREAK_OUT: the caller hung up, or the dialplan took a caller still on the line elsewhere.
+        assert_eq!(cancel("BREAK_OUT"), "Abandon");
+        let out = |state| {
+            end(&[
+                ("CC-Cause", "Cancel"),
+                ("CC-Cancel-Reason", "BREAK_OUT"),
+                ("Answer-State", state),
+            ])
+        };
+        assert_eq!(out("hangup"), "Abandon");
+        assert_eq!(out("answered"), "ExitKey");
+        assert_eq!(cancel("SOMETHING_NEW"), "bad_field");
+        assert_eq!(end(&[]), "missing_field");
+    }
+
+    #[test]
+    fn values_are_url_decoded_and_other_subclasses_are_unknown() {
+        let text = message(&[
+            ("Event-Name", "CUSTOM"),
+            ("Event-Subclass", "callcenter::info"),
+            ("Event-Date-Timestamp", "7000000"),
+            ("CC-Action", "member-queue-start"),
+            ("CC-Queue", "support: 2nd line"),
+            SESSION_UUID,
+        ]);
+        assert!(text.contains("support%3A%202nd%20line"));
+        assert_eq!(frames(&text), ["Enter 7 u1 support: 2nd line   "]);
+        let other = message(&[
+            ("Event-Name", "CUSTOM"),
+            ("Event-Subclass", "sofia::register"),
+            ("Event-Date-Timestamp", "7000000"),
+        ]);
+        assert_eq!(frames(&other), ["Unknown"]);
+    }
+
+    #[test]
+    fn an_event_without_its_timestamp_is_bad_timestamp() {
+        let text = message(&[
+            ("Event-Name", "CUSTOM"),
+            ("Event-Subclass", "callcenter::info"),
+            ("CC-Action", "member-queue-start"),
+            ("CC-Queue", "q"),
+            SESSION_UUID,
+        ]);
+        assert_eq!(frames(&text), ["bad_timestamp"]);
+    }
+
+    #[test]
+    fn bodies_are_skipped_by_their_length_not_parsed() {
+        // An api/response body that looks like headers, and one that does not end with a newline: the next
+        // message starts right after it on the same line.
+        let text = [
+            "Content-Type: api/response\nContent-Length: 32\n\nEvent-Name: CUSTOM\nnot a header\n"
+                .to_string(),
+            "Content-Type: api/response\nContent-Length: 3\n\n+OK".into(),
+            cc(
+                "member-queue-start",
+                1_000_000,
+                &[("CC-Queue", "q"), SESSION_UUID],
+            ),
+        ]
+        .concat();
+        assert_eq!(frames(&text), ["Skip", "Skip", "Enter 1 u1 q   "]);
+    }
+
+    #[test]
+    fn bad_messages_are_one_rejection_each_and_the_next_message_counts() {
+        let ok = cc(
+            "member-queue-start",
+            1_000_000,
+            &[("CC-Queue", "q"), SESSION_UUID],
+        );
+        let text = [
+            "garbage without a colon\nmore garbage\n\n".to_string(),
+            ok.clone(),
+            // Garbage running straight into the next envelope: it starts again at its Content-Length.
+            "\u{1}\u{2} junk\n".into(),
+            ok.clone(),
+            "Content-Length: many\nContent-Type: text/event-plain\n\n".into(),
+            ok.clone(),
+            "Event-Name: CUSTOM\nEvent-Subclass: callcenter::info\n\n".into(),
+            ok,
+        ]
+        .concat();
+        let got = frames(&text);
+        assert_eq!(
+            got,
+            [
+                "bad_frame",
+                "Enter 1 u1 q   ",
+                "bad_frame",
+                "Enter 1 u1 q   ",
+                "bad_frame",
+                "Enter 1 u1 q   ",
+                "missing_field",
+                "Enter 1 u1 q   ",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_message_cut_short_is_one_bad_frame() {
+        let ok = cc(
+            "member-queue-start",
+            1_000_000,
+            &[("CC-Queue", "q"), SESSION_UUID],
+        );
+        let cut = &ok[..ok.len() - 20];
+        assert_eq!(frames(cut), ["bad_frame"]);
+        assert_eq!(frames("Content-Length: 10\n\n"), ["bad_frame"]);
+    }
+
+    #[test]
+    fn a_bare_event_block_is_read_without_an_envelope() {
+        let text =
+            "Event-Name: CUSTOM\nEvent-Subclass: callcenter::info\nEvent-Date-Timestamp: 2000000\n\
+                    CC-Action: member-queue-start\nCC-Queue: q\nCC-Member-Session-UUID: u1\n\n";
+        assert_eq!(frames(text), ["Enter 2 u1 q   "]);
+    }
+
+    #[test]
+    fn an_over_long_header_is_one_bad_frame_and_its_bytes_still_count() {
+        let ok = cc(
+            "member-queue-start",
+            1_000_000,
+            &[("CC-Queue", "q"), SESSION_UUID],
+        );
+        let mut b = FrameBuilder::default();
+        let mut got = Vec::new();
+        let long = 100_000;
+        let body_len = ok.len() - ok.find("\n\n").unwrap_or(0) - 2 + long + 1;
+        let head = format!("Content-Length: {body_len}\nContent-Type: text/event-plain\n\n");
+        for l in head.lines() {
+            got.extend(b.push(l.as_bytes(), 4096).map(|f| show(&f)));
+        }
+        got.extend(b.push(b"", 4096).map(|f| show(&f)));
+        got.extend(b.push_dropped(long, 4096).map(|f| show(&f)));
+        let body = &ok[ok.find("\n\n").unwrap_or(0) + 2..];
+        for l in body.split_terminator('\n') {
+            got.extend(b.push(l.as_bytes(), 4096).map(|f| show(&f)));
+        }
+        for l in ok.split_terminator('\n') {
+            got.extend(b.push(l.as_bytes(), 4096).map(|f| show(&f)));
+        }
+        assert_eq!(got, ["bad_frame", "Enter 1 u1 q   "]);
+    }
+
+    #[test]
+    fn agents_status_applies_to_the_queues_the_agent_serves() {
+        let text = [
+            cc(
+                "bridge-agent-fail",
+                1_000_000,
+                &[("CC-Queue", "sales"), ("CC-Agent", "a1"), SESSION_UUID],
+            ),
+            cc(
+                "agent-offering",
+                2_000_000,
+                &[("CC-Queue", "support"), ("CC-Agent", "a1"), SESSION_UUID],
+            ),
+            cc(
+                "agent-status-change",
+                3_000_000,
+                &[
+                    ("CC-Agent", "a1"),
+                    ("CC-Agent-Status", "Available (On Demand)"),
+                ],
+            ),
+            cc(
+                "agent-status-change",
+                4_000_000,
+                &[("CC-Agent", "a2"), ("CC-Agent-Status", "Logged Out")],
+            ),
+        ]
+        .concat();
+        let got = frames(&text);
+        assert_eq!(got[2], "AgentUnpause a1  [\"sales\", \"support\"]");
+        assert_eq!(got[3], "AgentLogoff a2  []");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_lines_never_panic(lines in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..60), 0..40)) {
+            let mut b = FrameBuilder::default();
+            for l in &lines {
+                let _ = b.push(l, 1000);
+                if l.len() == 7 {
+                    let _ = b.push_dropped(5000, 1000);
+                }
+            }
+            let _ = b.finish(1000);
+        }
+
+        /// Messages with random lengths and bodies, cut into lines anywhere a newline is: the events that come
+        /// out are the same as when each message is read whole, and nothing panics.
+        #[test]
+        fn framing_follows_content_length(
+            bodies in proptest::collection::vec(("[a-z: %\n]{0,40}", proptest::bool::ANY), 0..12)
+        ) {
+            let ok = cc("member-queue-start", 1_000_000, &[("CC-Queue", "q"), SESSION_UUID]);
+            let mut text = String::new();
+            for (body, event) in &bodies {
+                let kind = if *event { "log/data" } else { "api/response" };
+                text.push_str(&format!("Content-Type: {kind}\nContent-Length: {}\n\n{body}", body.len()));
+                text.push_str(&ok);
+            }
+            let got = frames(&text);
+            let enters = got.iter().filter(|f| f.starts_with("Enter")).count();
+            proptest::prop_assert_eq!(enters, bodies.len());
+            proptest::prop_assert!(got.iter().all(|f| f == "Skip" || f.starts_with("Enter")));
+        }
+    }
+}

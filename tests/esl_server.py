@@ -1,0 +1,133 @@
+"""A test FreeSWITCH event socket on loopback that speaks the inbound ESL protocol: the ``auth/request``
+greeting, ``auth`` (accepted or refused), ``event plain ...``, ``api ...`` with its ``api/response``, and a
+recorded event stream, with faults to inject (a refused password, a disconnect in the middle of a message, a
+stalled peer, a disconnect notice). Only for the tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+
+def event(headers: dict[str, str]) -> bytes:
+    """One ``text/event-plain`` message: the envelope, then ``Key: url-encoded-value`` lines and a blank line,
+    as FreeSWITCH frames an event."""
+    body = "".join(f"{k}: {quote(v, safe='')}\n" for k, v in headers.items()) + "\n"
+    data = body.encode()
+    return b"Content-Length: %d\nContent-Type: text/event-plain\n\n" % len(data) + data
+
+
+def api_response(text: str) -> bytes:
+    data = text.encode()
+    return b"Content-Type: api/response\nContent-Length: %d\n\n" % len(data) + data
+
+
+DISCONNECT = (
+    b"Content-Type: text/disconnect-notice\nContent-Length: 67\n\n"
+    b"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+)
+
+
+@dataclass
+class Session:
+    """What one connection does after ``auth``: stream ``events`` (bytes), optionally cut after ``cut_after``
+    bytes (the connection then closes), or stall (send nothing, answer nothing); ``goodbye`` ends the stream
+    with a disconnect notice."""
+
+    events: bytes = b""
+    cut_after: int | None = None
+    refuse_auth: bool = False
+    stall: bool = False
+    goodbye: bool = False
+
+
+@dataclass
+class EslServer:
+    password: str
+    sessions: list[Session]
+    auths: list[str] = field(default_factory=list)
+    subscriptions: list[str] = field(default_factory=list)
+    apis: int = 0
+
+    def __post_init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self.port = int(self._sock.getsockname()[1])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+
+    def _accept(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            session = self.sessions[min(n, len(self.sessions) - 1)]
+            n += 1
+            threading.Thread(target=self._serve, args=(conn, session), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, session: Session) -> None:
+        with conn:
+            try:
+                conn.sendall(b"Content-Type: auth/request\n\n")
+                reader = _Commands(conn)
+                command = reader.next()
+                password = command.removeprefix("auth ")
+                self.auths.append(password)
+                if not command.startswith("auth ") or password != self.password or session.refuse_auth:
+                    conn.sendall(b"Content-Type: command/reply\nReply-Text: -ERR invalid\n\n")
+                    conn.sendall(DISCONNECT)
+                    return
+                conn.sendall(b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n")
+                command = reader.next()
+                if command.startswith("event plain"):
+                    self.subscriptions.append(command.removeprefix("event plain ").strip())
+                    reply = b"Content-Type: command/reply\nReply-Text: +OK event listener enabled plain\n\n"
+                    conn.sendall(reply)
+                if session.stall:
+                    self._stop.wait(30)
+                    return
+                data = session.events if session.cut_after is None else session.events[: session.cut_after]
+                conn.sendall(data)
+                if session.cut_after is not None:
+                    return
+                if session.goodbye:
+                    conn.sendall(DISCONNECT)
+                    return
+                # Then answer api commands until the client goes.
+                while not self._stop.is_set():
+                    command = reader.next()
+                    if not command:
+                        return
+                    if command.startswith("api "):
+                        self.apis += 1
+                        conn.sendall(api_response("UP 0 years, 0 days, 1 hour\n0 session(s)\n"))
+            except OSError:
+                return
+
+
+class _Commands:
+    """Reads the client's commands: each a line ended by a blank line."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.buf = b""
+
+    def next(self) -> str:
+        while b"\n\n" not in self.buf:
+            chunk = self.conn.recv(4096)
+            if not chunk:
+                return ""
+            self.buf += chunk
+        command, self.buf = self.buf.split(b"\n\n", 1)
+        return command.decode().strip()

@@ -1,0 +1,393 @@
+"""FreeSWITCH mod_callcenter over the event socket (SPEC §7), read by the core: a recorded session replays
+into the figures of its calls; messages split anywhere across chunks give the same result; a bad message is
+one counted rejection and the messages around it still count; and the live client against a test event
+socket that speaks the protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from esl_server import EslServer, Session, api_response, event
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ccmon
+from ccmon.sources.freeswitch import EslClient, parse_esl_url
+
+T0 = 1_700_000_000
+
+
+def cc(action: str, at: float, **headers: str) -> bytes:
+    """A mod_callcenter event ``at`` seconds after T0, with the channel headers FreeSWITCH adds around it."""
+    return event(
+        {
+            "Event-Name": "CUSTOM",
+            "Core-UUID": "2f6e4a50-9b1c-4c55-a1a4-5f5c7a1f0e11",
+            "FreeSWITCH-Hostname": "pbx",
+            "Event-Date-Local": "2023-11-14 22:13:20",
+            "Event-Date-Timestamp": str(round((T0 + at) * 1e6)),
+            "Event-Calling-File": "mod_callcenter.c",
+            "Event-Subclass": "callcenter::info",
+            "CC-Action": action,
+            **{k.replace("_", "-"): v for k, v in headers.items()},
+        }
+    )
+
+
+def member(action: str, at: float, call: str, queue: str, **more: str) -> bytes:
+    return cc(action, at, CC_Queue=queue, CC_Member_Session_UUID=call, **more)
+
+
+A1, A2 = "1000@default", "1001@default"
+EVENTS = b"".join(
+    [
+        member("member-queue-start", 100, "u1", "sales@default", CC_Member_CID_Number="600111222"),
+        member("agent-offering", 101, "u1", "sales@default", CC_Agent=A1),
+        member("bridge-agent-start", 112, "u1", "sales@default", CC_Agent=A1),
+        member("member-queue-start", 120, "u2", "sales@default", CC_Member_CID_Number="600333444"),
+        member("agent-offering", 121, "u2", "sales@default", CC_Agent=A2),
+        api_response("UP 0 years, 0 days\nCC-Action: not an event\n"),
+        member("bridge-agent-fail", 126, "u2", "sales@default", CC_Agent=A2, CC_Hangup_Cause="NO_ANSWER"),
+        # The caller hung up: mod_callcenter reports BREAK_OUT with the member's channel down.
+        member(
+            "member-queue-end", 127, "u2", "sales@default",
+            CC_Cause="Cancel", CC_Cancel_Reason="BREAK_OUT", Answer_State="hangup",
+        ),
+        member("member-queue-start", 130, "u3", "support@default", CC_Member_CID_Number="600555666"),
+        member("member-queue-start", 140, "u4", "support@default", CC_Member_CID_Number="600777888"),
+        member("member-queue-start", 141, "u5", "support@default", CC_Member_CID_Number="600999000"),
+        cc("members-count", 141, CC_Queue="support@default", CC_Count="3"),
+        member(
+            "member-queue-end", 145, "u5", "support@default",
+            CC_Cause="Cancel", CC_Cancel_Reason="BREAK_OUT", Answer_State="answered",
+        ),
+        member(
+            "member-queue-end", 150, "u4", "support@default",
+            CC_Cause="Cancel", CC_Cancel_Reason="NO_AGENT_TIMEOUT", Answer_State="answered",
+        ),
+        event({"Event-Name": "HEARTBEAT", "Event-Date-Timestamp": str((T0 + 160) * 10**6)}),
+        member("bridge-agent-end", 172, "u1", "sales@default", CC_Agent=A1),
+        member("member-queue-end", 172, "u1", "sales@default", CC_Cause="Terminated", CC_Agent=A1),
+        cc("agent-state-change", 172, CC_Agent=A1, CC_Agent_State="Waiting"),
+        member(
+            "member-queue-end", 190, "u3", "support@default",
+            CC_Cause="Cancel", CC_Cancel_Reason="TIMEOUT", Answer_State="answered",
+        ),
+        cc("agent-status-change", 200, CC_Agent=A1, CC_Agent_Status="On Break"),
+        cc("agent-status-change", 201, CC_Agent=A2, CC_Agent_Status="Logged Out"),
+        cc("agent-status-change", 202, CC_Agent=A2, CC_Agent_Status="Available"),
+        event({"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register", "Event-Date-Timestamp": "1"}),
+    ]
+)  # fmt: skip
+# What a client receives from the first byte: the greeting and the replies to auth and event, then events.
+RECORDING = (
+    b"Content-Type: auth/request\n\n"
+    b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n"
+    b"Content-Type: command/reply\nReply-Text: +OK event listener enabled plain\n\n" + EVENTS
+)
+
+
+def message_start(marker: bytes) -> int:
+    """Where the message holding ``marker`` starts in EVENTS: a point between two messages."""
+    return EVENTS.rindex(b"Content-Length", 0, EVENTS.index(marker))
+
+
+def fed(data: bytes, cuts: list[int] | None = None) -> ccmon.Monitor:
+    m = ccmon.Monitor()
+    points = sorted(cuts or [])
+    for lo, hi in zip([0, *points], [*points, len(data)], strict=True):
+        m.feed(data[lo:hi], format="freeswitch")
+    m.end_of_input(format="freeswitch")
+    return m
+
+
+def rows(m: ccmon.Monitor) -> dict[str, dict[str, object]]:
+    return {r["queue"]: r for r in m.queues().to_dicts()}
+
+
+def test_a_recorded_session_gives_the_figures_of_its_calls() -> None:
+    m = fed(RECORDING)
+    sales, support = rows(m)["sales@default"], rows(m)["support@default"]
+    assert (sales["offered"], sales["answered"], sales["abandoned"], sales["asa_seconds"]) == (2, 1, 1, 12.0)
+    # Talk ends at bridge-agent-end; the member-queue-end that follows does not end it a second time.
+    assert sales["talk_seconds_mean"] == 60.0
+    assert sales["wait_max_seconds"] == 12.0
+    assert (support["offered"], support["timed_out"], support["exited_empty"], support["exited_key"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    assert support["waiting_now"] == 0
+    (src,) = m.sources()
+    # HEARTBEAT and sofia::register are not mod_callcenter's; members-count and agent-state-change are.
+    assert (src["unknown"], src["rejected"]) == (2, 0)
+
+
+def test_agent_status_applies_to_every_queue_the_agent_serves() -> None:
+    m = fed(RECORDING)
+    agents = {(a["queue"], a["agent"]): (a["state"], a["reason"]) for a in m.agents().to_dicts()}
+    # 1000 went on break; 1001 logged out and came back as Available in the queue it was offered calls from.
+    assert agents == {
+        ("sales@default", A1): ("paused", "On Break"),
+        ("sales@default", A2): ("available", None),
+    }
+
+
+@given(st.lists(st.integers(0, len(RECORDING)), max_size=12))
+def test_messages_split_anywhere_give_the_same_figures(cuts: list[int]) -> None:
+    whole, split = fed(RECORDING), fed(RECORDING, cuts)
+    assert split.queues().equals(whole.queues())
+    assert split.sources() == whole.sources()
+
+
+def test_a_bad_message_is_one_rejection_and_messages_around_it_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    at = message_start(b"members-count")
+    garbage = b"\x00\xff garbage \x01\nno colon here either\n\n"
+    no_time = event(
+        {
+            "Event-Name": "CUSTOM",
+            "Event-Subclass": "callcenter::info",
+            "CC-Action": "member-queue-start",
+            "CC-Queue": "support@default",
+            "CC-Member-Session-UUID": "u9",
+        }
+    )
+    with caplog.at_level("WARNING", logger="ccmon.monitor"):
+        m = fed(EVENTS[:at] + garbage + no_time + EVENTS[at:])
+    (src,) = m.sources()
+    assert src["rejected_by_reason"] == {"bad_frame": 1, "bad_timestamp": 1}
+    assert m.queues().equals(fed(EVENTS).queues())
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("not UTF-8" in msg for msg in messages)
+    assert any("without Event-Date-Timestamp" in msg for msg in messages)
+
+
+def test_replay_recognises_a_freeswitch_recording(tmp_path: Path) -> None:
+    path = tmp_path / "callcenter.esl"
+    path.write_bytes(RECORDING)
+    out = subprocess.run(
+        [sys.executable, "-m", "ccmon", "replay", str(path), "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(out.stdout)
+    got = [(q["queue"], q["offered"], q["answered"]) for q in report["queues"]]
+    assert got == [("sales@default", 2, 1), ("support@default", 3, 0)]
+    assert report["events"]["unknown"] == 2
+
+
+# --- the live client against a test event socket that speaks the protocol -------------------------------
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class Stopper(threading.Event):
+    """Stops the client and waits for its thread: no test leaves one running into the next."""
+
+    thread: threading.Thread
+
+    def set(self) -> None:
+        super().set()
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive()
+
+
+def running(server: EslServer, m: ccmon.Monitor, **kw: float) -> tuple[EslClient, Stopper]:
+    client = EslClient(f"esl://127.0.0.1:{server.port}", "ClueCon", m, min_backoff=0.05, **kw)
+    stop = Stopper()
+    stop.thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
+    stop.thread.start()
+    return client, stop
+
+
+def offered(m: ccmon.Monitor) -> int:
+    q = m.queues()
+    return int(q["offered"].sum()) if q.height else 0
+
+
+def test_the_client_authenticates_subscribes_and_feeds_the_events() -> None:
+    server = EslServer("ClueCon", [Session(EVENTS)])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        assert wait_for(lambda: offered(m) == 5)
+        assert client.up
+        assert m.queues().equals(fed(EVENTS).queues())
+        assert server.subscriptions == ["CUSTOM callcenter::info"]
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_refused_password_is_retried_and_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    server = EslServer("ClueCon", [Session(refuse_auth=True), Session(EVENTS)])
+    m = ccmon.Monitor()
+    with caplog.at_level("DEBUG"):
+        client, stop = running(server, m)
+        try:
+            assert wait_for(lambda: offered(m) == 5)
+            assert client.connects == 2
+        finally:
+            stop.set()
+            server.close()
+    assert any("refused the password: -ERR invalid" in r.getMessage() for r in caplog.records)
+    assert all("ClueCon" not in r.getMessage() for r in caplog.records)
+    assert server.auths == ["ClueCon", "ClueCon"]
+
+
+def test_after_a_disconnect_mid_message_it_reconnects_and_nothing_is_stitched() -> None:
+    cut = EVENTS.index(b"CC-Action: bridge-agent-start") + 10  # inside an event's body
+    server = EslServer("ClueCon", [Session(EVENTS, cut_after=cut), Session(EVENTS[cut:])])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        # The second session starts inside a body: its tail is no message and must not complete the cut one.
+        assert wait_for(lambda: client.connects == 2 and offered(m) == 5)
+        assert wait_for(lambda: m.sources()[0]["rejected_by_reason"] == {"bad_frame": 2})
+        # bridge-agent-start of u1 was lost with the cut: u1 is still waiting, not answered.
+        assert rows(m)["sales@default"]["answered"] == 0
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_stalled_switch_is_dropped_after_two_silent_periods() -> None:
+    server = EslServer("ClueCon", [Session(stall=True), Session(EVENTS)])
+    m = ccmon.Monitor()
+    client, stop = running(server, m, ping_seconds=0.2)
+    try:
+        assert wait_for(lambda: client.connects == 2 and offered(m) == 5)
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_the_keepalive_is_api_status_and_its_reply_is_not_an_event() -> None:
+    server = EslServer("ClueCon", [Session(EVENTS)])
+    m = ccmon.Monitor()
+    client, stop = running(server, m, ping_seconds=0.1)
+    try:
+        assert wait_for(lambda: server.apis >= 3 and offered(m) == 5 and m.sources()[0]["unknown"] == 2)
+        assert client.connects == 1 and client.up
+        (src,) = m.sources()
+        assert (src["rejected"], src["unknown"]) == (0, 2)
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_disconnect_notice_ends_the_session_and_the_client_reconnects() -> None:
+    server = EslServer("ClueCon", [Session(EVENTS, goodbye=True), Session(b"")])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        assert wait_for(lambda: client.connects == 2 and client.up)
+        assert m.queues().equals(fed(EVENTS).queues())
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_garbage_message_and_a_1mb_header_are_counted_and_the_stream_goes_on() -> None:
+    at = message_start(b"members-count")
+    garbage = b"\x00\xff\xfe garbage \x01\nno colon here either\n\n"
+    huge = event({"Event-Name": "CUSTOM", "X-Padding": "x" * (1 << 20), "CC-Queue": "sales"})
+    server = EslServer("ClueCon", [Session(EVENTS[:at] + garbage + huge + EVENTS[at:])])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        assert wait_for(lambda: offered(m) == 5 and m.sources()[0]["unknown"] == 2)
+        (src,) = m.sources()
+        # Each is one bad_frame; the 1 MB line's bytes still count, so the message after it is found.
+        assert src["rejected_by_reason"] == {"bad_frame": 2}
+        assert client.connects == 1 and client.up
+        assert m.queues().equals(fed(EVENTS).queues())
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_the_url_names_no_password() -> None:
+    assert parse_esl_url("esl://pbx:8022") == ("pbx", 8022)
+    with pytest.raises(ValueError, match="no password in the URL"):
+        parse_esl_url("esl://:ClueCon@pbx")
+
+
+def test_run_follows_a_switch_with_the_password_from_the_environment() -> None:
+    from test_live import free_port, get
+
+    server = EslServer("ClueCon", [Session(EVENTS)])
+    port = free_port()
+    env = {**os.environ, "CCMON_ESL_PASSWORD": "ClueCon"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccmon", "run", "--freeswitch", f"esl://127.0.0.1:{server.port}",
+         "--listen", f"127.0.0.1:{port}", "--duration", "60"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def seen() -> bool:
+            try:
+                return 'ccmon_queue_entries_total{queue="support@default"} 3' in get(f"{base}/metrics")[1]
+            except OSError:
+                return False
+
+        assert wait_for(seen, timeout=20)
+        assert 'ccmon_source_up{source="freeswitch"} 1.0' in get(f"{base}/metrics")[1]
+        with urllib.request.urlopen(f"{base}/api/v1/agents", timeout=5) as r:
+            assert {a["agent"] for a in json.loads(r.read())["agents"]} == {A1, A2}
+        assert server.auths == ["ClueCon"]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+        server.close()
+    assert "ClueCon" not in err
+    assert "subscribed to callcenter::info" in err
+
+
+def test_run_refuses_a_switch_without_a_password() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CCMON_ESL_PASSWORD"}
+    out = subprocess.run(
+        [sys.executable, "-m", "ccmon", "run", "--freeswitch", "esl://127.0.0.1:1", "--duration", "1"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "CCMON_ESL_PASSWORD" in out.stderr
+
+
+def test_run_reads_the_password_from_a_file(tmp_path: Path) -> None:
+    from test_live import free_port
+
+    secret = tmp_path / "esl.password"
+    secret.write_text("ClueCon\n")
+    server = EslServer("ClueCon", [Session(EVENTS)])
+    env = {k: v for k, v in os.environ.items() if k != "CCMON_ESL_PASSWORD"}
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "ccmon", "run", "--freeswitch", f"esl://127.0.0.1:{server.port}",
+             "--esl-password-file", str(secret), "--listen", f"127.0.0.1:{free_port()}", "--duration", "3"],
+            env=env, capture_output=True, text=True, check=True, timeout=30,
+        )  # fmt: skip
+        assert server.auths == ["ClueCon"]
+    finally:
+        server.close()
