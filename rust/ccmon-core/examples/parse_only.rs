@@ -1,21 +1,49 @@
-//! `cargo run --release --example parse_only -- FILE`: the queue_log parser alone, no engine: splits and parses
-//! every line of FILE as `Engine::feed` does, and only counts. The floor under ccmon's ingest cost, used by
-//! benches/bench_ingest.py to split that cost between parsing and the engine.
+//! `cargo run --release --example parse_only -- [--format queue_log|jsonl|ami|freeswitch] FILE`: a format's
+//! parser alone, no engine: splits FILE into lines as `Engine::feed` does, parses every line (or builds every
+//! frame), and only counts. The floor under ccmon's ingest cost, used by the benches to compare parser with
+//! parser (a pure-Python parser does no engine work either) and to split ccmon's cost between parsing and the
+//! engine. Prints `<lines> lines in <seconds> s = ...; <events> events, <rejected> rejected, checksum ...`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Read;
 
 use ccmon_core::event::Parsed;
 use ccmon_core::queue_log::{parse_scanned, Lines, Scan};
+use ccmon_core::{ami, freeswitch, jsonl};
+
+/// What the parsers found, with something of every event so that no part of a parse is optimised away.
+#[derive(Default)]
+struct Tally {
+    events: u64,
+    rejected: u64,
+    checksum: u64,
+}
+
+impl Tally {
+    fn event(&mut self, ts: f64, call: usize, queue: usize, kind: u64) {
+        self.events += 1;
+        self.checksum = self
+            .checksum
+            .wrapping_add(ts as u64)
+            .wrapping_add(call as u64 + queue as u64 + kind);
+    }
+}
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: parse_only FILE");
-    let mut file = std::fs::File::open(&path).unwrap();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (format, path) = match args.as_slice() {
+        [flag, f, p] if flag == "--format" => (f.as_str(), p.as_str()),
+        [p] => ("queue_log", p.as_str()),
+        _ => panic!("usage: parse_only [--format queue_log|jsonl|ami|freeswitch] FILE"),
+    };
+    let max = ccmon_core::Config::default().max_line_bytes;
+    let mut file = std::fs::File::open(path).unwrap();
     let mut buf = vec![0u8; 1 << 20];
     let mut carry: Vec<u8> = Vec::new();
-    let (mut lines, mut events) = (0u64, 0u64);
-    // Something of every event, so that no part of the parse can be optimised away.
-    let mut checksum = 0u64;
+    let mut lines = 0u64;
+    let mut t = Tally::default();
+    let mut ami_frames = ami::FrameBuilder::default();
+    let mut fs_frames = freeswitch::FrameBuilder::default();
     let start = std::time::Instant::now();
     loop {
         let n = file.read(&mut buf).unwrap();
@@ -28,18 +56,44 @@ fn main() {
         let mut scanned = Scan::default();
         while let Some(line) = split.next_line(&mut scanned) {
             lines += 1;
-            if let Parsed::Event(e) = parse_scanned(line, &scanned) {
-                events += 1;
-                checksum = checksum
-                    .wrapping_add(e.ts as u64)
-                    .wrapping_add(e.call.len() as u64 + e.queue.len() as u64 + e.kind as u64);
+            match format {
+                "queue_log" => match parse_scanned(line, &scanned) {
+                    Parsed::Event(e) => t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64),
+                    Parsed::Rejected(_) => t.rejected += 1,
+                    _ => {}
+                },
+                "jsonl" => match jsonl::parse_line(line) {
+                    jsonl::JsonLine::Event(e) => {
+                        t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
+                    }
+                    jsonl::JsonLine::Rejected(..) => t.rejected += 1,
+                    _ => {}
+                },
+                "ami" => match ami_frames.push(line, max) {
+                    Some(ami::AmiFrame::Event(e)) => {
+                        t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
+                    }
+                    Some(ami::AmiFrame::Rejected(..)) => t.rejected += 1,
+                    _ => {}
+                },
+                "freeswitch" => match fs_frames.push(line, max) {
+                    Some(
+                        freeswitch::FsFrame::Event(e) | freeswitch::FsFrame::AgentStatus(e, _),
+                    ) => t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64),
+                    Some(freeswitch::FsFrame::Rejected(..)) => t.rejected += 1,
+                    _ => {}
+                },
+                other => panic!("unknown format {other}"),
             }
         }
         carry = split.rest().to_vec();
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "{lines} lines in {secs:.3} s = {:.2} M lines/s; {events} events, checksum {checksum}",
-        lines as f64 / secs / 1e6
+        "{lines} lines in {secs:.3} s = {:.2} M lines/s; {} events, {} rejected, checksum {}",
+        lines as f64 / secs / 1e6,
+        t.events,
+        t.rejected,
+        t.checksum
     );
 }

@@ -20,7 +20,7 @@ use crate::event::{Kind, OwnedEvent, RejectReason};
 /// Headers kept per frame; more make the frame a `bad_frame`.
 const MAX_HEADERS: usize = 128;
 
-/// The headers ccmon reads; the others are skipped without being kept.
+/// The headers ccmon reads; the others are skipped without being kept. [`key`] names their indices.
 const KEYS: [&str; 19] = [
     "Event",
     "Timestamp",
@@ -42,6 +42,41 @@ const KEYS: [&str; 19] = [
     "Name",
     "Location",
 ];
+
+/// Indices into [`KEYS`].
+mod key {
+    pub const EVENT: usize = 0;
+    pub const TIMESTAMP: usize = 1;
+    pub const LINKEDID: usize = 2;
+    pub const UNIQUEID: usize = 3;
+    pub const QUEUE: usize = 4;
+    pub const MEMBER_NAME: usize = 5;
+    pub const INTERFACE: usize = 6;
+    pub const STATE_INTERFACE: usize = 7;
+    pub const CALLER_ID_NUM: usize = 8;
+    pub const CLASS: usize = 9;
+    pub const PAUSED: usize = 10;
+    pub const PAUSED_REASON: usize = 11;
+    pub const REASON: usize = 12;
+    pub const TRANSFEREE_LINKEDID: usize = 13;
+    pub const ORIG_TRANSFERER_LINKEDID: usize = 14;
+    pub const TRANSFERER_LINKEDID: usize = 15;
+    pub const WAIT: usize = 16;
+    pub const NAME: usize = 17;
+    pub const LOCATION: usize = 18;
+}
+
+/// The index in [`KEYS`] of a header name, compared as Asterisk does, without regard to case. Headers ccmon
+/// does not read are most lines of a real stream: one length and first-byte test turns nearly all of them
+/// away before any string compare.
+fn key_index(name: &[u8]) -> Option<usize> {
+    let first = name.first()?.to_ascii_lowercase();
+    KEYS.iter().position(|k| {
+        k.len() == name.len()
+            && k.as_bytes()[0].to_ascii_lowercase() == first
+            && k.as_bytes().eq_ignore_ascii_case(name)
+    })
+}
 
 /// A frame being read. The values of the headers ccmon reads go into buffers reused from frame to frame, so
 /// a steady stream allocates nothing; a finished frame's event borrows from them.
@@ -122,32 +157,36 @@ impl FrameBuilder {
             return None;
         }
         self.bytes += line.len();
-        let Ok(text) = std::str::from_utf8(line) else {
-            self.problem = Some("a header is not UTF-8".into());
-            return None;
-        };
         if self.bytes > max_bytes || self.headers >= MAX_HEADERS {
             self.problem = Some(format!(
                 "frame over {max_bytes} bytes or {MAX_HEADERS} headers"
             ));
             return None;
         }
-        match text.split_once(':') {
-            Some((key, value)) => {
+        // ASCII is checked a word at a time; only other lines pay for a full UTF-8 check.
+        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+            self.problem = Some("a header is not UTF-8".into());
+            return None;
+        }
+        match memchr::memchr(b':', line) {
+            Some(colon) => {
                 self.headers += 1;
-                let key = key.trim();
-                if let Some(i) = KEYS.iter().position(|k| k.eq_ignore_ascii_case(key)) {
-                    if let Some(slot) = self.values.get_mut(i) {
+                let (name, value) = (line[..colon].trim_ascii(), &line[colon + 1..]);
+                if let Some(i) = key_index(name) {
+                    if let (Some(slot), Ok(value)) = (
+                        self.values.get_mut(i),
+                        std::str::from_utf8(value.trim_ascii()),
+                    ) {
                         slot.clear();
-                        slot.push_str(value.trim());
+                        slot.push_str(value);
                         self.present |= 1 << i;
                     }
                 }
             }
             // The banner a manager sends on connect is a line of its own, not a header.
-            None if self.headers == 0 && text.starts_with("Asterisk Call Manager") => {}
+            None if self.headers == 0 && line.starts_with(b"Asterisk Call Manager") => {}
             None => {
-                let shown: String = text.chars().take(40).collect();
+                let shown: String = String::from_utf8_lossy(line).chars().take(40).collect();
                 self.problem = Some(format!("not a `Key: Value` line: {shown:?}"));
             }
         }
@@ -159,9 +198,8 @@ impl FrameBuilder {
         self.push(b"", max_bytes)
     }
 
-    /// The value of header `key` (one of [`KEYS`]) in this frame, if given and not empty.
-    fn get(&self, key: &str) -> Option<&str> {
-        let i = KEYS.iter().position(|k| *k == key)?;
+    /// The value of header `i` (a [`key`]) in this frame, if given and not empty.
+    fn get(&self, i: usize) -> Option<&str> {
         (self.present & (1 << i) != 0)
             .then(|| self.values.get(i).map(String::as_str))
             .flatten()
@@ -169,18 +207,18 @@ impl FrameBuilder {
     }
 
     /// The first of `keys` the frame has.
-    fn first(&self, keys: &[&str]) -> &str {
-        keys.iter().find_map(|k| self.get(k)).unwrap_or("")
+    fn first(&self, keys: &[usize]) -> &str {
+        keys.iter().find_map(|&k| self.get(k)).unwrap_or("")
     }
 
     /// The frames of a QueueStatus answer; `None` for the others.
     fn status_item(&self, name: &str) -> Option<AmiFrame<'_>> {
-        let queue = self.first(&["Queue"]);
+        let queue = self.first(&[key::QUEUE]);
         let item = match name {
             "QueueParams" => StatusItem::Queue(queue),
             "QueueEntry" => {
-                let call = self.first(&["Linkedid", "Uniqueid"]);
-                let wait = self.get("Wait").and_then(|w| w.parse::<f64>().ok());
+                let call = self.first(&[key::LINKEDID, key::UNIQUEID]);
+                let wait = self.get(key::WAIT).and_then(|w| w.parse::<f64>().ok());
                 let Some(wait) = wait.filter(|w| (0.0..1e9).contains(w)) else {
                     return Some(AmiFrame::Rejected(
                         RejectReason::BadField,
@@ -196,21 +234,21 @@ impl FrameBuilder {
                 StatusItem::Entry {
                     queue,
                     call,
-                    caller: self.first(&["CallerIDNum"]),
+                    caller: self.first(&[key::CALLER_ID_NUM]),
                     wait,
                 }
             }
             "QueueMember" => StatusItem::Member {
                 queue,
                 agent: self.first(&[
-                    "MemberName",
-                    "Name",
-                    "Interface",
-                    "Location",
-                    "StateInterface",
+                    key::MEMBER_NAME,
+                    key::NAME,
+                    key::INTERFACE,
+                    key::LOCATION,
+                    key::STATE_INTERFACE,
                 ]),
-                paused: self.get("Paused") == Some("1"),
-                reason: self.first(&["PausedReason"]),
+                paused: self.get(key::PAUSED) == Some("1"),
+                reason: self.first(&[key::PAUSED_REASON]),
             },
             "QueueStatusComplete" => return Some(AmiFrame::Status(StatusItem::Complete)),
             _ => return None,
@@ -225,7 +263,7 @@ impl FrameBuilder {
     }
 
     fn map(&self) -> AmiFrame<'_> {
-        let Some(name) = self.get("Event") else {
+        let Some(name) = self.get(key::EVENT) else {
             return AmiFrame::Skip;
         };
         if let Some(item) = self.status_item(name) {
@@ -243,13 +281,13 @@ impl FrameBuilder {
             "AgentRingNoAnswer" => Kind::RingEnd,
             "QueueMemberAdded" => Kind::AgentLogin,
             "QueueMemberRemoved" => Kind::AgentLogoff,
-            "QueueMemberPause" if self.get("Paused") == Some("0") => Kind::AgentUnpause,
+            "QueueMemberPause" if self.get(key::PAUSED) == Some("0") => Kind::AgentUnpause,
             "QueueMemberPause" => Kind::AgentPause,
             "QueueCallerLeave" => Kind::Leave,
             "Hangup" | "Hold" | "Unhold" | "AgentDump" | "QueueMemberStatus" => Kind::Other,
             _ => return AmiFrame::Unknown,
         };
-        let Some(ts) = self.get("Timestamp").and_then(|t| t.parse::<f64>().ok()) else {
+        let Some(ts) = self.get(key::TIMESTAMP).and_then(|t| t.parse::<f64>().ok()) else {
             return AmiFrame::Rejected(
                 RejectReason::BadTimestamp,
                 format!(
@@ -263,14 +301,14 @@ impl FrameBuilder {
         let call = match kind {
             // The transferee is the caller whose journey goes on.
             Kind::Transfer => self.first(&[
-                "TransfereeLinkedid",
-                "OrigTransfererLinkedid",
-                "TransfererLinkedid",
-                "Linkedid",
+                key::TRANSFEREE_LINKEDID,
+                key::ORIG_TRANSFERER_LINKEDID,
+                key::TRANSFERER_LINKEDID,
+                key::LINKEDID,
             ]),
-            _ => self.first(&["Linkedid", "Uniqueid"]),
+            _ => self.first(&[key::LINKEDID, key::UNIQUEID]),
         };
-        let queue = self.first(&["Queue"]);
+        let queue = self.first(&[key::QUEUE]);
         let needs_call =
             kind.is_call_event() || matches!(kind, Kind::MohStart | Kind::MohStop | Kind::Ring);
         // A transfer names no queue: it applies to the queue the call is in.
@@ -289,15 +327,15 @@ impl FrameBuilder {
             kind,
             call: text(call),
             queue: text(queue),
-            agent: text(self.first(&["MemberName", "Interface", "StateInterface"])),
+            agent: text(self.first(&[key::MEMBER_NAME, key::INTERFACE, key::STATE_INTERFACE])),
             caller: text(if kind == Kind::Enter {
-                self.first(&["CallerIDNum"])
+                self.first(&[key::CALLER_ID_NUM])
             } else {
                 ""
             }),
             detail: text(match kind {
-                Kind::MohStart => self.first(&["Class"]),
-                Kind::AgentPause => self.first(&["PausedReason", "Reason"]),
+                Kind::MohStart => self.first(&[key::CLASS]),
+                Kind::AgentPause => self.first(&[key::PAUSED_REASON, key::REASON]),
                 _ => "",
             }),
             id: None,
