@@ -111,13 +111,14 @@ JOURNEY_SCHEMA: dict[str, Any] = {
 
 def detect_format(path: str | os.PathLike[str]) -> str:
     """``jsonl`` when the file's first non-blank byte is ``{``; ``ami`` when it starts like a manager session
-    (``Asterisk Call Manager``, ``Event:``, ``Response:``); ``freeswitch`` when it starts like an event socket
-    stream (``Content-Type:``, ``Content-Length:``, or a bare event's ``Event-Name:``); else ``queue_log``."""
+    (``Asterisk Call Manager``, ``Event:``, ``Response:``) or is a JSON list (``[``: a recorded session, one
+    object per event); ``freeswitch`` when it starts like an event socket stream (``Content-Type:``,
+    ``Content-Length:``, or a bare event's ``Event-Name:``); else ``queue_log``."""
     with open(path, "rb") as f:
         head = f.read(4096).lstrip()
     if head.startswith(b"{"):
         return "jsonl"
-    if head.startswith((b"Asterisk Call Manager", b"Event:", b"Response:")):
+    if head.startswith((b"Asterisk Call Manager", b"Event:", b"Response:", b"[")):
         return "ami"
     if head.startswith((b"Content-Type:", b"Content-Length:", b"Event-Name:")):
         return "freeswitch"

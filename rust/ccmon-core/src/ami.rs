@@ -21,7 +21,7 @@ use crate::event::{Kind, OwnedEvent, RejectReason};
 const MAX_HEADERS: usize = 128;
 
 /// The headers ccmon reads; the others are skipped without being kept. [`key`] names their indices.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "Event",
     "Timestamp",
     "Linkedid",
@@ -41,6 +41,7 @@ const KEYS: [&str; 19] = [
     "Wait",
     "Name",
     "Location",
+    "HoldTime",
 ];
 
 /// Indices into [`KEYS`].
@@ -64,6 +65,7 @@ mod key {
     pub const WAIT: usize = 16;
     pub const NAME: usize = 17;
     pub const LOCATION: usize = 18;
+    pub const HOLD_TIME: usize = 19;
 }
 
 /// The index in [`KEYS`] of a header name, compared as Asterisk does, without regard to case. Headers ccmon
@@ -328,7 +330,7 @@ impl FrameBuilder {
             call: text(call),
             queue: text(queue),
             agent: text(self.first(&[key::MEMBER_NAME, key::INTERFACE, key::STATE_INTERFACE])),
-            caller: text(if kind == Kind::Enter {
+            caller: text(if matches!(kind, Kind::Enter | Kind::Abandon) {
                 self.first(&[key::CALLER_ID_NUM])
             } else {
                 ""
@@ -336,12 +338,73 @@ impl FrameBuilder {
             detail: text(match kind {
                 Kind::MohStart => self.first(&[key::CLASS]),
                 Kind::AgentPause => self.first(&[key::PAUSED_REASON, key::REASON]),
+                // How long the caller waited: lets the engine count an abandon whose join it never heard.
+                Kind::Abandon => self.first(&[key::HOLD_TIME]),
                 _ => "",
             }),
             id: None,
             site: text(""),
         })
     }
+}
+
+/// A recorded session saved as a JSON list of events, one object of header names to values each (as the
+/// cacofonisk project records them), rewritten as the AMI text a manager would have sent, for
+/// [`crate::Engine::feed`] with [`crate::Format::Ami`].
+///
+/// Such recordings carry no `Timestamp`. An event without one is given the newest channel-creation time seen
+/// so far: Asterisk's `Uniqueid` and `Linkedid` are `[system-]epoch.sequence`, and an event happens no
+/// earlier than the channels it names were made. A recording's durations are therefore to the second at
+/// best; a `HoldTime` it carries is exact. An element that is not an object becomes a line the frame reader
+/// rejects (`bad_frame`), so it is counted, and the events around it still are.
+///
+/// ```
+/// let text = ccmon_core::ami::recording_to_text(br#"[{"Event": "Hangup", "Uniqueid": "pbx-1585318545.326"}]"#).unwrap();
+/// assert_eq!(text, b"Event: Hangup\r\nUniqueid: pbx-1585318545.326\r\nTimestamp: 1585318545\r\n\r\n");
+/// ```
+pub fn recording_to_text(data: &[u8]) -> Result<Vec<u8>, String> {
+    use serde_json::Value;
+    let events: Vec<Value> =
+        serde_json::from_slice(data).map_err(|e| format!("not a JSON list of AMI events: {e}"))?;
+    let mut out = Vec::with_capacity(data.len());
+    let mut clock: Option<u64> = None;
+    for event in &events {
+        let Value::Object(headers) = event else {
+            out.extend_from_slice(b"an element that is not an object\r\n\r\n");
+            continue;
+        };
+        for (key, value) in headers {
+            let value = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            // A header's value is one line: a newline inside would start a header of its own.
+            let value = value.replace(['\r', '\n'], " ");
+            out.extend_from_slice(format!("{key}: {value}\r\n").as_bytes());
+            if ["Uniqueid", "Linkedid"].contains(&key.as_str()) || key.ends_with("Uniqueid") {
+                if let Some(made) = channel_epoch(&value) {
+                    clock = Some(clock.map_or(made, |c| c.max(made)));
+                }
+            }
+        }
+        if !headers.contains_key("Timestamp") {
+            if let Some(ts) = clock {
+                out.extend_from_slice(format!("Timestamp: {ts}\r\n").as_bytes());
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
+/// The creation time (epoch seconds) in an Asterisk unique id such as `pbx-1585318545.326`.
+fn channel_epoch(id: &str) -> Option<u64> {
+    let tail = id.rsplit('-').next()?;
+    let secs = tail.split('.').next()?;
+    secs.parse::<u64>()
+        .ok()
+        .filter(|s| (946_684_800..32_503_680_000).contains(s))
 }
 
 #[cfg(test)]

@@ -1199,7 +1199,7 @@ impl Engine {
             return Applied::Used;
         }
         let Some((id, call)) = found.and_then(|id| Some((id, calls.get_mut(id)?))) else {
-            return Applied::Ignored;
+            return Self::abandon_unheard(book, calls, e, moh_events);
         };
         // Music on hold is about the call wherever it is: no queue to match.
         match e.kind {
@@ -1260,6 +1260,36 @@ impl Engine {
             }
         }
         Applied::Used
+    }
+
+    /// An abandon of a call the engine never heard join (a recording without joins, a caller who joined before
+    /// ccmon started listening): counted when the source says how long the caller waited (AMI `HoldTime`), as
+    /// the entry it closes, joined that long before. Without the wait it is ignored, as any event of an
+    /// unknown call.
+    fn abandon_unheard(
+        book: &mut Book,
+        calls: &mut CallTable,
+        e: &Event<'_>,
+        moh_events: bool,
+    ) -> Applied {
+        let wait = std::str::from_utf8(e.detail)
+            .ok()
+            .and_then(|d| d.trim().parse::<f64>().ok())
+            .filter(|w| (0.0..=book.cfg.max_wait_seconds).contains(w));
+        let (Kind::Abandon, Some(wait)) = (e.kind, wait) else {
+            return Applied::Ignored;
+        };
+        let enter = Event {
+            ts: e.ts - wait,
+            kind: Kind::Enter,
+            detail: &[],
+            ..*e
+        };
+        let caller = Caller::from_number(e.caller);
+        match Self::apply(book, calls, &enter, caller, moh_events) {
+            Applied::Used => Self::apply(book, calls, e, Caller::NONE, moh_events),
+            other => other,
+        }
     }
 
     /// Live mode: moves "now" to the wall clock when it is newer than the last event (SPEC §1), closing

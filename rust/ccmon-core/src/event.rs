@@ -7,7 +7,8 @@ pub enum Kind {
     Enter,
     /// An agent picked up (CONNECT): outcome `answered`.
     Answer,
-    /// Caller hung up while waiting (ABANDON).
+    /// Caller hung up while waiting (ABANDON). `detail`, when a source gives it (AMI `HoldTime`), is the wait in
+    /// seconds: the engine then counts the entry even if it never heard the caller join.
     Abandon,
     /// Queue timeout sent the caller elsewhere (EXITWITHTIMEOUT).
     Timeout,

@@ -440,3 +440,21 @@ fn a_queue_caller_leave_alone_is_a_timeout_and_before_an_answer_is_nothing() {
     assert_eq!(c.wait_max, Some(30.0));
     assert!(e.calls(false).iter().all(|v| v.state != "waiting"));
 }
+
+#[test]
+fn an_abandon_never_heard_joining_counts_only_with_its_hold_time() {
+    let mut e = engine();
+    let abandon = |id: &str, hold: Option<&str>| {
+        let mut h = vec![("Queue", "sales"), ("Linkedid", id), ("CallerIDNum", "600")];
+        if let Some(hold) = hold {
+            h.push(("HoldTime", hold));
+        }
+        ami("QueueCallerAbandon", Some(500.0), &h)
+    };
+    let text = [abandon("L1", Some("11")), abandon("L2", None)].concat();
+    e.feed("ami", Format::Ami, text.as_bytes());
+    let c = &stats(&e, "all")[0].counters;
+    assert_eq!((c.offered, c.abandoned, c.wait_max), (1, 1, Some(11.0)));
+    let src = &e.sources()[0];
+    assert_eq!((src.ingested, src.ignored), (2, 1));
+}

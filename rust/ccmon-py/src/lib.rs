@@ -66,24 +66,38 @@ impl Engine {
     ) -> PyResult<u64> {
         let fmt = Format::parse(format).map_err(value_error)?;
         let inner = &mut self.inner;
-        let read = py.detach(|| -> std::io::Result<u64> {
-            let mut file = File::open(path)?;
+        let read = py.detach(|| -> Result<u64, PyErr> {
+            let io = |e: std::io::Error| PyOSError::new_err(format!("{path}: {e}"));
+            let mut file = File::open(path).map_err(io)?;
             let mut buf = vec![0u8; READ_CHUNK];
             let mut total = 0u64;
+            let mut first = true;
             loop {
                 let n = match file.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(io(e)),
                 };
                 total += n as u64;
+                // An AMI session recorded as a JSON list of events is read whole and rewritten as AMI text.
+                let list = buf[..n].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+                if first && fmt == Format::Ami && list {
+                    let mut all = buf[..n].to_vec();
+                    file.read_to_end(&mut all).map_err(io)?;
+                    total = all.len() as u64;
+                    let text = ccmon_core::ami::recording_to_text(&all)
+                        .map_err(|e| value_error(format!("{path}: {e}")))?;
+                    inner.feed(source, fmt, &text);
+                    break;
+                }
+                first = false;
                 inner.feed(source, fmt, &buf[..n]);
             }
             inner.end_of_input(source, fmt);
             Ok(total)
         });
-        read.map_err(|e| PyOSError::new_err(format!("{path}: {e}")))
+        read
     }
 
     /// The rejections kept since the last call, as (source, reason, line or None, text), and per source how
