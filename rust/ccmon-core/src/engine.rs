@@ -1163,6 +1163,13 @@ impl Engine {
                 found = None;
             }
         }
+        // A caller who left a queue (AMI QueueCallerLeave) and whose call moves on other than by the answer
+        // that may follow at once timed out there first: settled now, before this event moves the call on.
+        // (Music stopping between the leave and the answer is not such news.)
+        let moves_on = e.kind.is_call_event() && e.kind != Kind::Answer;
+        if let Some(id) = found.filter(|_| moves_on && !book.leaving.is_empty()) {
+            book.settle_leave_of(calls, id);
+        }
         if e.kind == Kind::Enter {
             let Some(q) = book.queue_id(e.queue) else {
                 return Applied::Rejected(RejectReason::TooManyQueues);
@@ -1729,6 +1736,22 @@ impl Book {
             }
             self.agents.unanswered(call.queue, &call.key, left);
             self.flow_out(call, Outcome::TimedOut, left);
+        }
+    }
+
+    /// Settles the pending leave of call `id`, if it has one (see [`Book::settle_leaves`]).
+    fn settle_leave_of(&mut self, calls: &mut CallTable, id: CallId) {
+        let Some(i) = self.leaving.iter().position(|l| l.1 == id) else {
+            return;
+        };
+        let Some((left, id, seq)) = self.leaving.remove(i) else {
+            return;
+        };
+        if let Some(call) = calls.get_mut(id) {
+            if call.seq == seq && call.state == CallState::Waiting {
+                self.agents.unanswered(call.queue, &call.key, left);
+                self.flow_out(call, Outcome::TimedOut, left);
+            }
         }
     }
 
