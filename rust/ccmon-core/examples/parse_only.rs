@@ -29,6 +29,38 @@ impl Tally {
     }
 }
 
+fn parse_other(
+    format: &str,
+    line: &[u8],
+    max: usize,
+    t: &mut Tally,
+    ami_frames: &mut ami::FrameBuilder,
+    fs_frames: &mut freeswitch::FrameBuilder,
+) {
+    match format {
+        "jsonl" => match jsonl::parse_line(line) {
+            jsonl::JsonLine::Event(e) => t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64),
+            jsonl::JsonLine::Rejected(..) => t.rejected += 1,
+            _ => {}
+        },
+        "ami" => match ami_frames.push(line, max) {
+            Some(ami::AmiFrame::Event(e)) => {
+                t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
+            }
+            Some(ami::AmiFrame::Rejected(..)) => t.rejected += 1,
+            _ => {}
+        },
+        "freeswitch" => match fs_frames.push(line, max) {
+            Some(freeswitch::FsFrame::Event(e) | freeswitch::FsFrame::AgentStatus(e, _)) => {
+                t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
+            }
+            Some(freeswitch::FsFrame::Rejected(..)) => t.rejected += 1,
+            _ => {}
+        },
+        other => panic!("unknown format {other}"),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (format, path) = match args.as_slice() {
@@ -52,38 +84,26 @@ fn main() {
         }
         // The engine keeps only a partial last line between chunks; so does this.
         carry.extend_from_slice(&buf[..n]);
+        if format != "queue_log" {
+            // As `Engine::feed` splits these formats: at each newline, with memchr.
+            let mut start = 0;
+            for newline in memchr::memchr_iter(b'\n', &carry) {
+                let line = &carry[start..newline];
+                start = newline + 1;
+                lines += 1;
+                parse_other(format, line, max, &mut t, &mut ami_frames, &mut fs_frames);
+            }
+            carry = carry[start..].to_vec();
+            continue;
+        }
         let mut split = Lines::new(&carry);
         let mut scanned = Scan::default();
         while let Some(line) = split.next_line(&mut scanned) {
             lines += 1;
-            match format {
-                "queue_log" => match parse_scanned(line, &scanned) {
-                    Parsed::Event(e) => t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64),
-                    Parsed::Rejected(_) => t.rejected += 1,
-                    _ => {}
-                },
-                "jsonl" => match jsonl::parse_line(line) {
-                    jsonl::JsonLine::Event(e) => {
-                        t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
-                    }
-                    jsonl::JsonLine::Rejected(..) => t.rejected += 1,
-                    _ => {}
-                },
-                "ami" => match ami_frames.push(line, max) {
-                    Some(ami::AmiFrame::Event(e)) => {
-                        t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
-                    }
-                    Some(ami::AmiFrame::Rejected(..)) => t.rejected += 1,
-                    _ => {}
-                },
-                "freeswitch" => match fs_frames.push(line, max) {
-                    Some(
-                        freeswitch::FsFrame::Event(e) | freeswitch::FsFrame::AgentStatus(e, _),
-                    ) => t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64),
-                    Some(freeswitch::FsFrame::Rejected(..)) => t.rejected += 1,
-                    _ => {}
-                },
-                other => panic!("unknown format {other}"),
+            match parse_scanned(line, &scanned) {
+                Parsed::Event(e) => t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64),
+                Parsed::Rejected(_) => t.rejected += 1,
+                _ => {}
             }
         }
         carry = split.rest().to_vec();
