@@ -357,6 +357,12 @@ fn eight_digits(bytes: &[u8]) -> Option<u64> {
     Some((v.wrapping_mul(10000) + (v >> 32)) & 0xffff_ffff)
 }
 
+/// 10^0 to 10^22: the powers of ten an f64 holds exactly.
+const POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
 /// Epoch seconds, integer or fractional. Anything else (empty, signs, exponents, NaN, absurd years) is rejected.
 pub fn parse_timestamp(b: &[u8]) -> Option<f64> {
     // Nearly every queue_log line: ten digits (2001 to 2286), always within the year-3000 limit below.
@@ -392,8 +398,17 @@ pub fn parse_timestamp(b: &[u8]) -> Option<f64> {
         if b[i] != b'.' || i + 1 == b.len() || !b[i + 1..].iter().all(u8::is_ascii_digit) {
             return None;
         }
-        // Rare in queue_log: the standard parser gives the correctly rounded value.
-        value = std::str::from_utf8(b).ok()?.parse::<f64>().ok()?;
+        // digits.digits as one integer over a power of ten: both exact in f64 when the integer is below 2^53
+        // (an AMI `Timestamp` such as 1700000000.123456 is), so the one division is correctly rounded, the
+        // value the standard parser gives. Longer fractions go to the standard parser.
+        let frac = &b[i + 1..];
+        let mantissa = frac.iter().try_fold(int, |m, &c| {
+            m.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        });
+        value = match mantissa {
+            Some(m) if m <= 1 << 53 && frac.len() <= 22 => m as f64 / POWERS_OF_TEN[frac.len()],
+            _ => std::str::from_utf8(b).ok()?.parse::<f64>().ok()?,
+        };
     }
     // Year 3000: anything later is a corrupted field, not an event time.
     if value > 32_503_680_000.0 {
@@ -543,9 +558,12 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn timestamps_parse_like_the_standard_parser(n in 0u64..999_999_999_999, frac in proptest::option::of(0u32..1000)) {
+        fn timestamps_parse_like_the_standard_parser(n in 0u64..999_999_999_999, frac in proptest::option::of("[0-9]{1,25}")) {
+            // Fractions of any length, leading zeros included: short ones take the exact fast path, long ones
+            // the standard parser; both must agree with it to the last bit.
             let text = match frac { Some(f) => format!("{n}.{f}"), None => n.to_string() };
-            let expected = text.parse::<f64>().ok().filter(|v| *v <= 32_503_680_000.0);
+            // Over 24 characters is not an event time (a corrupted field), whatever its value.
+            let expected = text.parse::<f64>().ok().filter(|v| *v <= 32_503_680_000.0 && text.len() <= 24);
             proptest::prop_assert_eq!(parse_timestamp(text.as_bytes()), expected);
         }
     }
