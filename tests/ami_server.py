@@ -2,7 +2,11 @@
 refused), Ping, QueueStatus (answered from the session's queues, members and waiting callers, as Asterisk
 does: QueueParams, QueueMember, QueueEntry, QueueStatusComplete, without timestamps), and a recorded event
 stream, with faults to inject (a refused login, a disconnect in the middle of a frame, a stalled peer).
-Only for the tests."""
+
+Also runnable, to try ``ccmon run --ami`` without a PBX (see the README)::
+
+    python tests/ami_server.py examples/session.ami --port 5038    # user ccmon, secret s3cret
+"""
 
 from __future__ import annotations
 
@@ -59,11 +63,12 @@ class AmiServer:
     pings: int = 0
     status_requests: int = 0
     event_masks: list[str] = field(default_factory=list)
+    bind_port: int = 0
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", self.bind_port))
         self._sock.listen()
         self.port = int(self._sock.getsockname()[1])
         self._stop = threading.Event()
@@ -139,3 +144,31 @@ class AmiServer:
             buf += chunk
         frame, pending[0] = buf.split(b"\r\n\r\n", 1)
         return frame
+
+
+def main() -> None:
+    import argparse
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(
+        description="A test Asterisk manager on 127.0.0.1 playing a recorded session."
+    )
+    ap.add_argument("recording", type=Path, help="raw AMI text, as a manager client receives it")
+    ap.add_argument("--port", type=int, default=5038)
+    ap.add_argument("--user", default="ccmon")
+    ap.add_argument("--secret", default="s3cret")
+    args = ap.parse_args()
+    text = args.recording.read_bytes()
+    if text.startswith(b"Asterisk Call Manager"):
+        # This server sends its own banner and login response: the recording's are dropped.
+        text = text.split(b"\r\n\r\n", 2)[2]
+    server = AmiServer(args.user, args.secret, [Session(text)], bind_port=args.port)
+    print(f"test AMI manager on 127.0.0.1:{server.port}, user {args.user}; Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()

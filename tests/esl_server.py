@@ -1,7 +1,12 @@
 """A test FreeSWITCH event socket on loopback that speaks the inbound ESL protocol: the ``auth/request``
 greeting, ``auth`` (accepted or refused), ``event plain ...``, ``api ...`` with its ``api/response``, and a
 recorded event stream, with faults to inject (a refused password, a disconnect in the middle of a message, a
-stalled peer, a disconnect notice). Only for the tests."""
+stalled peer, a disconnect notice). Only for the tests.
+
+Also runnable, to try ``ccmon run --freeswitch`` without a switch (see the README)::
+
+    python tests/esl_server.py examples/callcenter.esl --port 8021    # password ClueCon
+"""
 
 from __future__ import annotations
 
@@ -50,11 +55,12 @@ class EslServer:
     auths: list[str] = field(default_factory=list)
     subscriptions: list[str] = field(default_factory=list)
     apis: int = 0
+    bind_port: int = 0
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", self.bind_port))
         self._sock.listen()
         self.port = int(self._sock.getsockname()[1])
         self._stop = threading.Event()
@@ -131,3 +137,26 @@ class _Commands:
             self.buf += chunk
         command, self.buf = self.buf.split(b"\n\n", 1)
         return command.decode().strip()
+
+
+def main() -> None:
+    import argparse
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(
+        description="A test FreeSWITCH event socket on 127.0.0.1 playing a recording."
+    )
+    ap.add_argument("recording", type=Path, help="ESL text/event-plain messages, as a client receives them")
+    ap.add_argument("--port", type=int, default=8021)
+    ap.add_argument("--password", default="ClueCon")
+    args = ap.parse_args()
+    server = EslServer(args.password, [Session(args.recording.read_bytes())], bind_port=args.port)
+    print(f"test event socket on 127.0.0.1:{server.port}; Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
