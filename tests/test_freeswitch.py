@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from esl_server import EslServer, Session, api_response, event
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import Event, render
+from test_spec_reference import ENGINE_BUGS, SUPPRESS, scenarios, windows_of
 
 import ccmon
 from ccmon.sources.freeswitch import EslClient, parse_esl_url
@@ -186,6 +190,123 @@ def test_replay_recognises_a_freeswitch_recording(tmp_path: Path) -> None:
     got = [(q["queue"], q["offered"], q["answered"]) for q in report["queues"]]
     assert got == [("sales@default", 2, 1), ("support@default", 3, 0)]
     assert report["events"]["unknown"] == 2
+
+
+# --- the same calls as queue_log lines and as mod_callcenter events give the same figures ------------------
+
+TRANSFERS = ("TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER")
+
+
+def esl_event(action: str, e: Event, **headers: str) -> bytes:
+    """A ``callcenter::info`` event at the queue_log event's time, with channel headers FreeSWITCH adds."""
+    return event(
+        {
+            "Event-Name": "CUSTOM",
+            "Core-UUID": "2f6e4a50-9b1c-4c55-a1a4-5f5c7a1f0e11",
+            "FreeSWITCH-Hostname": "pbx",
+            "Event-Date-Timestamp": str(round(e.ts * 1_000_000)),  # microseconds; the ts are dyadic: exact
+            "Event-Calling-File": "mod_callcenter.c",
+            "Event-Subclass": "callcenter::info",
+            "CC-Action": action,
+            **{k.replace("_", "-"): v for k, v in headers.items()},
+        }
+    )
+
+
+def as_esl(e: Event, rnd: random.Random | None = None) -> bytes:
+    """One queue_log event as the mod_callcenter event(s) FreeSWITCH sends for it. ``rnd`` picks among the
+    equivalent ways FreeSWITCH reports the same thing (without it, the first way)."""
+    alt = (lambda: rnd.random() < 0.5) if rnd is not None else (lambda: False)
+    agent = {} if e.agent == "NONE" else {"CC_Agent": e.agent}
+    call = {"CC_Queue": e.queue, "CC_Member_Session_UUID": e.callid}
+    up, down = {"Answer_State": "answered"}, {"Answer_State": "hangup"}
+
+    def end(cause: str, reason: str | None = None, **more: str) -> bytes:
+        why = {} if reason is None else {"CC_Cancel_Reason": reason}
+        return esl_event("member-queue-end", e, **call, CC_Cause=cause, **why, **more)
+
+    if e.name == "ENTERQUEUE":
+        caller = e.data[1] if len(e.data) > 1 else ""
+        return esl_event("member-queue-start", e, **call, CC_Member_CID_Number=caller, **up)
+    if e.name == "CONNECT":
+        # The agent is offered the call, then bridged to it (the offer is only about the agent's state).
+        offer = esl_event("agent-offering", e, **call, **agent) if alt() else b""
+        return offer + esl_event("bridge-agent-start", e, **call, **agent)
+    if e.name == "RINGNOANSWER":
+        return esl_event("agent-offering", e, **call, **agent) + esl_event(
+            "bridge-agent-fail", e, **call, **agent, CC_Hangup_Cause="NO_ANSWER"
+        )
+    if e.name == "ABANDON":
+        # The caller hung up: BREAK_OUT with its channel down, or NONE (it hung up as an agent was found).
+        return end("Cancel", "NONE", **down) if alt() else end("Cancel", "BREAK_OUT", **down)
+    if e.name == "EXITWITHTIMEOUT":
+        return end("Cancel", "TIMEOUT", **up)
+    if e.name == "EXITEMPTY":
+        return end("Cancel", "NO_AGENT_TIMEOUT", **up)
+    if e.name == "EXITWITHKEY":
+        # An exit key, or the dialplan taking a caller still on the line out of the queue (BREAK_OUT, up).
+        return end("Cancel", "BREAK_OUT", **up) if alt() else end("Cancel", "EXIT_WITH_KEY", **up)
+    if e.name in ("COMPLETECALLER", "COMPLETEAGENT", *TRANSFERS):
+        # The bridge ends: bridge-agent-end and member-queue-end Terminated, in either order; the first ends
+        # the talk. mod_callcenter has no transfer event: an agent's transfer ends the bridge the same way.
+        parts = [
+            esl_event("bridge-agent-end", e, **call, **agent, CC_Hangup_Cause="NORMAL_CLEARING"),
+            end("Terminated", **agent, **(up if e.name in TRANSFERS else down)),
+        ]
+        return b"".join(reversed(parts) if alt() else parts)
+    # A system line (QUEUESTART): an event ccmon knows and does not use, moving event time on.
+    return esl_event("agent-state-change", e, CC_Agent="system", CC_Agent_State="Waiting")
+
+
+def as_freeswitch_sees_it(e: Event) -> Event:
+    """The queue_log event for what FreeSWITCH reports: a transfer is the end of the bridge, a talk end."""
+    return Event(e.ts, e.callid, e.queue, e.agent, "COMPLETEAGENT", e.data) if e.name in TRANSFERS else e
+
+
+@settings(suppress_health_check=SUPPRESS)
+@given(scenarios(avoid=ENGINE_BUGS), st.randoms(use_true_random=False))
+def test_the_same_calls_as_mod_callcenter_events_give_the_same_figures(s: Any, rnd: random.Random) -> None:
+    # Hold music is no difference: neither source reports it, both take it from queue_moh_class (config kept).
+    config = s.config
+    from_log = ccmon.Monitor(config)
+    # The one difference by design: mod_callcenter has no transfer event, a transfer is a talk end (README).
+    from_log.feed(render(as_freeswitch_sees_it(e) for e in s.events))
+    from_log.end_of_input()
+    from_fs = ccmon.Monitor(config)
+    data = b"".join(as_esl(e, rnd) for e in s.events)
+    # The stream arrives in chunks cut anywhere, as a socket delivers it.
+    cuts = sorted(rnd.randrange(len(data) + 1) for _ in range(rnd.randrange(6)))
+    for lo, hi in zip([0, *cuts], [*cuts, len(data)], strict=True):
+        from_fs.feed(data[lo:hi], "freeswitch")
+    from_fs.end_of_input("freeswitch")
+    for w in windows_of(config):
+        assert from_fs.queues(w).equals(from_log.queues(w)), w
+    assert from_fs.calls().equals(from_log.calls())
+    assert from_fs.journeys().equals(from_log.journeys())
+    (log_src,), (fs_src,) = from_log.sources(), from_fs.sources()
+    # Every message rendered is a mod_callcenter event ccmon reads; none is rejected or unknown.
+    assert (fs_src["rejected"], fs_src["unknown"]) == (0, 0)
+    assert fs_src["last_event_ts"] == log_src["last_event_ts"]
+
+
+def test_a_transfer_is_seen_by_freeswitch_as_the_end_of_the_talk() -> None:
+    # The rendering the property test relies on, spelled out on one call: answered, transferred, re-entered.
+    t = 1_700_000_000.0
+    events = [
+        Event(t, "u1", "sales", "NONE", "ENTERQUEUE", ("", "600111222", "1")),
+        Event(t + 10, "u1", "sales", "Agent/1", "CONNECT", ("10", "b", "1")),
+        Event(t + 40, "u1", "sales", "Agent/1", "BLINDTRANSFER", ("300", "ctx", "10", "30", "1")),
+        Event(t + 41, "u1", "support", "NONE", "ENTERQUEUE", ("", "600111222", "1")),
+    ]
+    m = fed(b"".join(as_esl(e) for e in events))
+    sales = rows(m)["sales"]
+    assert (sales["answered"], sales["talk_seconds_mean"], sales["transfers_out"]) == (1, 30.0, 0)
+    assert rows(m)["support"]["repeat_calls"] == 1  # the same session re-entering is a new call
+    # queue_log says the transfer, and the call goes on in support as the same call.
+    log = ccmon.Monitor()
+    log.feed(render(events))
+    assert rows(log)["sales"]["transfers_out"] == 1
+    assert rows(log)["support"]["repeat_calls"] == 0
 
 
 # --- the live client against a test event socket that speaks the protocol -------------------------------
