@@ -61,6 +61,10 @@ pub(crate) enum CallState {
     Talking,
     /// No open entry: after a transfer or a flow-out, the call may enter another queue.
     Between,
+    /// Its talk ended where the source cannot tell a hang-up from a transfer (FreeSWITCH's bridge end): over,
+    /// unless the call enters a queue again within `CONTINUE_SECONDS`, which makes it a transfer. Not listed
+    /// among the calls in progress.
+    Ended,
 }
 
 /// One entry of a journey.
@@ -81,6 +85,7 @@ pub(crate) struct Call {
     pub(crate) key: CallKey,
     pub(crate) start_ts: f64,
     pub(crate) enter_ts: f64,
+    /// When the talk began; for an `Ended` call, when it ended (a transfer, if the call comes back, is then).
     pub(crate) answer_ts: f64,
     pub(crate) plays: f64,
     /// Talking or between queues: dropped when no news arrives before this time.

@@ -266,6 +266,11 @@ struct StatusSnapshot {
 /// once, in the same second).
 const LEAVE_GRACE_SECONDS: f64 = 2.0;
 
+/// How long after its bridge ends a FreeSWITCH call may enter a queue again as the same call, transferred. A
+/// session id is one channel's, never reused, so this only bounds how long an ended call is remembered; it
+/// covers a transfer that first plays a prompt.
+pub const CONTINUE_SECONDS: f64 = 60.0;
+
 /// Frames a QueueStatus answer may hold before it is given up as never completing.
 const MAX_STATUS_ITEMS: usize = 1 << 20;
 
@@ -402,6 +407,9 @@ struct Book {
     /// Waiting entries the caller left (AMI QueueCallerLeave) at a time, by call and entry: a timeout unless
     /// an answer comes within `LEAVE_GRACE_SECONDS`.
     leaving: VecDeque<(f64, CallId, u32)>,
+    /// Calls whose talk ended as FreeSWITCH reports it (a hang-up or a transfer), by deadline, call and entry:
+    /// finished at the deadline unless they entered a queue again.
+    ending: VecDeque<(f64, CallId, u32)>,
     next_seq: u32,
     next_idle_sweep: f64,
     finished: VecDeque<FinishedCall>,
@@ -479,6 +487,7 @@ impl Engine {
                 callers_sweep_at: 1024,
                 expiry: VecDeque::new(),
                 leaving: VecDeque::new(),
+                ending: VecDeque::new(),
                 next_seq: 0,
                 next_idle_sweep: f64::NEG_INFINITY,
                 finished: VecDeque::new(),
@@ -675,14 +684,14 @@ impl Engine {
         if format == Format::Ami {
             // A QueueStatus answer cut short says nothing about what it did not reach: dropped unapplied.
             src.status = None;
-            // The answer that may follow a leave comes at once, in the same stream: not after its end.
-            self.book.settle_leaves(&mut self.calls, f64::INFINITY);
             let max = self.book.cfg.max_line_bytes;
             let mut builder = src.ami.take().unwrap_or_default();
             if let Some(frame) = builder.finish(max) {
                 Self::apply_ami_frame(&mut self.book, &mut self.calls, src, frame);
             }
             src.ami = Some(builder);
+            // The answer that may follow a leave comes at once, in the same stream: not after its end.
+            self.book.settle_leaves(&mut self.calls, f64::INFINITY);
         }
         if format == Format::FreeSwitch {
             let max = self.book.cfg.max_line_bytes;
@@ -691,6 +700,8 @@ impl Engine {
                 Self::apply_fs_frame(&mut self.book, &mut self.calls, src, frame);
             }
             src.freeswitch = Some(builder);
+            // A transferred caller re-enters at once, in the same stream: not after its end.
+            self.book.settle_ended(&mut self.calls, f64::INFINITY);
         }
     }
 
@@ -1177,7 +1188,13 @@ impl Engine {
                 return Applied::Rejected(RejectReason::TooManyQueues);
             };
             match found.and_then(|id| Some((id, calls.get_mut(id)?))) {
-                Some((id, call)) => book.enter(call, id, q, e.ts),
+                Some((id, call)) => {
+                    if call.state == CallState::Ended {
+                        // Back in a queue after its bridge ended: that end was a transfer, when it happened.
+                        book.transfer(call, call.answer_ts);
+                    }
+                    book.enter(call, id, q, e.ts)
+                }
                 None => {
                     let mut call = Call {
                         key,
@@ -1236,7 +1253,7 @@ impl Engine {
                 book.agents
                     .answer(call.queue, e.agent, call.key.clone(), e.ts)
             }
-            (Kind::TalkEnd, CallState::Talking) | (Kind::Transfer, _) => {
+            (Kind::TalkEnd | Kind::BridgeEnd, CallState::Talking) | (Kind::Transfer, _) => {
                 book.agents.call_over(call.queue, e.agent, &call.key, e.ts)
             }
             (
@@ -1256,6 +1273,14 @@ impl Engine {
                 book.flow_out(call, Outcome::ExitedEmpty, e.ts)
             }
             (Kind::TalkEnd, CallState::Talking) => book.talk_end(call, e.ts),
+            (Kind::BridgeEnd, CallState::Talking) => {
+                book.end_talk(call, e.ts);
+                call.state = CallState::Ended;
+                call.answer_ts = e.ts;
+                call.idle_deadline = e.ts + CONTINUE_SECONDS;
+                book.ending.push_back((call.idle_deadline, id, call.seq));
+                After::Keep
+            }
             (Kind::Leave, CallState::Waiting) => {
                 book.leaving.push_back((e.ts, id, call.seq));
                 After::Keep
@@ -1415,12 +1440,14 @@ impl Engine {
         let mut out: Vec<CallView> = self
             .calls
             .iter()
+            // A call whose bridge ended is over unless it comes back; it is not shown meanwhile.
+            .filter(|c| c.state != CallState::Ended)
             .map(|c| {
                 let plays = book.plays_now(c);
                 let (state, wait) = match c.state {
                     CallState::Waiting => ("waiting", now - c.enter_ts),
                     CallState::Talking => ("talking", c.answer_ts - c.enter_ts),
-                    CallState::Between => ("between", 0.0),
+                    CallState::Between | CallState::Ended => ("between", 0.0),
                 };
                 CallView {
                     call: c.key.to_text(),
@@ -1492,7 +1519,7 @@ impl Engine {
             push(&f.key, &f.journey, f.flags, true);
         }
         for c in self.calls.iter() {
-            push(&c.key, &c.journey, c.flags, false);
+            push(&c.key, &c.journey, c.flags, c.state == CallState::Ended);
         }
         rows.sort_by(|a, b| a.call.cmp(&b.call).then(a.step.cmp(&b.step)));
         rows
@@ -1502,7 +1529,7 @@ impl Engine {
     pub(crate) fn waiting_by_queue(&self) -> Vec<Waiting> {
         let book = &self.book;
         let mut out = vec![Waiting::default(); book.queues.len()];
-        for call in self.calls.iter() {
+        for call in self.calls.iter().filter(|c| c.state != CallState::Ended) {
             let w = &mut out[call.queue as usize];
             if call.state == CallState::Waiting {
                 w.calls += 1;
@@ -1683,6 +1710,7 @@ impl Book {
     fn advance(&mut self, calls: &mut CallTable, t: f64) {
         self.now = t;
         self.settle_leaves(calls, t - LEAVE_GRACE_SECONDS);
+        self.settle_ended(calls, t);
         while let Some((deadline, _, _)) = self.expiry.front() {
             if *deadline >= t {
                 break;
@@ -1741,6 +1769,24 @@ impl Book {
         }
     }
 
+    /// Finishes the calls whose bridge ended before `until` and that did not enter a queue again since.
+    fn settle_ended(&mut self, calls: &mut CallTable, until: f64) {
+        while let Some(&(deadline, id, seq)) = self.ending.front() {
+            if deadline >= until {
+                break;
+            }
+            self.ending.pop_front();
+            let ended = calls
+                .get(id)
+                .is_some_and(|c| c.seq == seq && c.state == CallState::Ended);
+            if ended {
+                if let Some(call) = calls.remove(id) {
+                    self.finish(call);
+                }
+            }
+        }
+    }
+
     /// Settles the pending leave of call `id`, if it has one (see [`Book::settle_leaves`]).
     fn settle_leave_of(&mut self, calls: &mut CallTable, id: CallId) {
         let Some(i) = self.leaving.iter().position(|l| l.1 == id) else {
@@ -1796,7 +1842,7 @@ impl Book {
             // A second ENTERQUEUE while still waiting means the log lost the first entry's outcome.
             CallState::Waiting => self.close(call, Outcome::Lost, ts),
             // Talk that ends without a talk-end event is left out of the talk mean.
-            CallState::Talking | CallState::Between => {}
+            CallState::Talking | CallState::Between | CallState::Ended => {}
         }
         let d = self.dept(q);
         let visited = call.journey.iter().any(|e| self.dept(e.queue) == d);
@@ -1937,7 +1983,7 @@ impl Book {
                 self.set_idle(call, CallState::Between, ts);
             }
             // A transfer is news: the call stays for another max_wait_seconds.
-            CallState::Between => self.set_idle(call, CallState::Between, ts),
+            CallState::Between | CallState::Ended => self.set_idle(call, CallState::Between, ts),
             CallState::Waiting => {}
         }
         After::Keep

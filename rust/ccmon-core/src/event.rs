@@ -18,6 +18,9 @@ pub enum Kind {
     ExitEmpty,
     /// Talk ended and the call is over (COMPLETECALLER, COMPLETEAGENT).
     TalkEnd,
+    /// Talk ended, and the call is over unless it enters a queue again soon, which makes the end a transfer
+    /// (FreeSWITCH: mod_callcenter reports an agent's transfer as the bridge ending, like a hang-up).
+    BridgeEnd,
     /// The caller left the queue (AMI QueueCallerLeave), which says neither why nor whether an answer follows:
     /// Asterisk sends it just before AgentConnect, after QueueCallerAbandon, and alone when the caller timed
     /// out or left by key or because the queue emptied. Alone means a timeout (see the engine).
@@ -89,6 +92,7 @@ impl Kind {
                 | Kind::ExitKey
                 | Kind::ExitEmpty
                 | Kind::TalkEnd
+                | Kind::BridgeEnd
                 | Kind::Transfer
                 | Kind::Leave
         )

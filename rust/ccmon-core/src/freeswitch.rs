@@ -14,10 +14,10 @@
 //! | `CC-Action` | engine event |
 //! |---|---|
 //! | member-queue-start | enter (`CC-Queue`, caller `CC-Member-CID-Number`) |
-//! | member-queue-end, `CC-Cause: Terminated` | talk end (the first of it and bridge-agent-end counts) |
+//! | member-queue-end, `CC-Cause: Terminated` | bridge end: talk end, or a transfer if the session enters a queue again (the first of it and bridge-agent-end counts) |
 //! | member-queue-end, `CC-Cause: Cancel` | by `CC-Cancel-Reason`: `NONE` abandon, `TIMEOUT` timeout, `NO_AGENT_TIMEOUT` exit empty, `EXIT_WITH_KEY` exit key, `BREAK_OUT` abandon when the caller's channel is hung up (`Answer-State: hangup`), else exit key (the dialplan took the caller out) |
 //! | agent-offering / bridge-agent-fail | ring / ring end (`CC-Agent`) |
-//! | bridge-agent-start / bridge-agent-end | answer / talk end (`CC-Agent`) |
+//! | bridge-agent-start / bridge-agent-end | answer / bridge end (`CC-Agent`) |
 //! | agent-status-change (`CC-Agent-Status`) | `Logged Out` logoff, `Available`, `Available (On Demand)` login and unpause, `On Break` login and pause (reason `On Break`), in every queue the agent is known to serve |
 //! | agent-state-change, members-count, other actions | known, not used |
 
@@ -441,7 +441,7 @@ impl FrameBuilder {
             },
             "agent-offering" => Kind::Ring,
             "bridge-agent-start" => Kind::Answer,
-            "bridge-agent-end" => Kind::TalkEnd,
+            "bridge-agent-end" => Kind::BridgeEnd,
             "bridge-agent-fail" => Kind::RingEnd,
             "agent-status-change" => match self.get(AGENT_STATUS) {
                 Some("Logged Out") => Kind::AgentLogoff,
@@ -507,7 +507,7 @@ impl FrameBuilder {
     /// The outcome a member-queue-end reports (SPEC §2).
     fn outcome(&self) -> Result<Kind, (RejectReason, String)> {
         match self.get(CAUSE) {
-            Some("Terminated") => Ok(Kind::TalkEnd),
+            Some("Terminated") => Ok(Kind::BridgeEnd),
             Some("Cancel") => match self.get(CANCEL_REASON) {
                 Some("NONE") => Ok(Kind::Abandon),
                 Some("TIMEOUT") => Ok(Kind::Timeout),
@@ -720,7 +720,7 @@ mod tests {
             |reason: &'static str| end(&[("CC-Cause", "Cancel"), ("CC-Cancel-Reason", reason)]);
         assert_eq!(
             end(&[("CC-Cause", "Terminated"), ("CC-Agent", "a")]),
-            "TalkEnd"
+            "BridgeEnd"
         );
         assert_eq!(cancel("NONE"), "Abandon");
         assert_eq!(cancel("TIMEOUT"), "Timeout");
