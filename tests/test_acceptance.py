@@ -22,6 +22,11 @@ supervisor_queues = ["supervisor"]
 supervisors = ["Agent/9001"]
 moh_alert_plays = 10
 """
+# FreeSWITCH reports no music events: support's waiting callers hear its class, a 30-second track.
+QUEUE_MOH = """
+[queue_moh_class]
+support = "default"
+"""
 
 
 def frame(event: str, ago: float, **headers: str) -> str:
@@ -115,3 +120,80 @@ def test_the_same_session_in_python_lists_them_in_calls() -> None:
     m.advance_clock()
     got = flags_by_call(m.calls().to_dicts())
     assert {k: v & EXPECTED[k] for k, v in got.items()} == EXPECTED
+
+
+def esl(action: str, ago: float, call: str, queue: str, **headers: str) -> bytes:
+    """A mod_callcenter event `ago` seconds before now, in ESL plain framing."""
+    from esl_server import event
+
+    return event(
+        {
+            "Event-Name": "CUSTOM",
+            "Event-Subclass": "callcenter::info",
+            "Event-Date-Timestamp": str(round((time.time() - ago) * 1e6)),
+            "CC-Action": action,
+            "CC-Queue": queue,
+            "CC-Member-Session-UUID": call,
+            **{k.replace("_", "-"): v for k, v in headers.items()},
+        }
+    )
+
+
+def floor_session_freeswitch() -> bytes:
+    """As floor_session, as FreeSWITCH reports it: L1's transfers are bridge ends it comes back from; L2 waits
+    in support, whose hold class plays a 30-second track (FreeSWITCH reports no music events)."""
+    ended = {"CC_Cause": "Terminated", "Answer_State": "answered"}
+    return b"".join(
+        [
+            esl("member-queue-start", 600, "L1", "sales", CC_Member_CID_Number="600111222"),
+            esl("bridge-agent-start", 590, "L1", "sales", CC_Agent="1@default"),
+            esl("bridge-agent-end", 580, "L1", "sales", CC_Agent="1@default"),
+            esl("member-queue-end", 580, "L1", "sales", **ended),
+            esl("member-queue-start", 579, "L1", "support", CC_Member_CID_Number="600111222"),
+            esl("bridge-agent-start", 570, "L1", "support", CC_Agent="2@default"),
+            esl("bridge-agent-end", 560, "L1", "support", CC_Agent="2@default"),
+            esl("member-queue-start", 559, "L1", "sales", CC_Member_CID_Number="600111222"),
+            esl("member-queue-start", 400, "L2", "support", CC_Member_CID_Number="600333444"),
+            esl("member-queue-start", 100, "L3", "supervisor", CC_Member_CID_Number="600555666"),
+            esl("bridge-agent-start", 90, "L3", "supervisor", CC_Agent="1001@default"),
+        ]
+    )
+
+
+def test_the_same_from_a_freeswitch_event_socket(tmp_path: Path) -> None:
+    from esl_server import EslServer
+    from esl_server import Session as EslSession
+
+    config = tmp_path / "ccmon.toml"
+    config.write_text(CONFIG + QUEUE_MOH)
+    server = EslServer("ClueCon", [EslSession(floor_session_freeswitch())])
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccmon", "run", "--freeswitch", f"esl://127.0.0.1:{server.port}",
+         "--config", str(config), "--listen", f"127.0.0.1:{port}", "--duration", "60"],
+        env={**os.environ, "CCMON_ESL_PASSWORD": "ClueCon"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        def flags() -> dict[str, set[str]]:
+            try:
+                status, body = get(f"http://127.0.0.1:{port}/api/v1/calls")
+            except OSError:
+                return {}
+            return flags_by_call(json.loads(body)["calls"]) if status == 200 else {}
+
+        assert wait_for(lambda: {k: v & EXPECTED[k] for k, v in flags().items()} == EXPECTED, 20)
+        families = {
+            f.name: f for f in text_string_to_metric_families(get(f"http://127.0.0.1:{port}/metrics")[1])
+        }
+        any_flag = {
+            s.labels["queue"]: s.value
+            for s in families["ccmon_queue_calls_flagged"].samples
+            if s.labels["flag"] == "any"
+        }
+        assert any_flag == {"sales": 1, "support": 1, "supervisor": 1}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        server.close()
