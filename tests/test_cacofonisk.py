@@ -1,7 +1,8 @@
 """Recorded AMI sessions saved as JSON lists of events (../shared/data/ami-cacofonisk, recorded from a test
 Asterisk by the cacofonisk project): ``ccmon replay`` and ``Monitor.feed_file(format="ami")`` read them.
 They carry no timestamps (event time is the newest channel-creation time in their unique ids) and no
-QueueCallerJoin: a queue abandon still counts, as the entry it closes, with the recorded HoldTime."""
+QueueCallerJoin: a queue abandon still counts, as the entry it closes, with the recorded HoldTime; and every
+blind, attended and blonde transfer is listed by ``Monitor.transfers()`` with who went where."""
 
 from __future__ import annotations
 
@@ -85,3 +86,55 @@ def test_a_file_that_is_not_a_json_list_is_a_clear_error(tmp_path: Path) -> None
     path.write_text('[{"Event": "Hangup"},')
     with pytest.raises(ValueError, match=r"broken\.json: not a JSON list of AMI events"):
         ccmon.Monitor().feed_file(path, "ami")
+
+
+# Who was transferred where, one transfer each. The scenario names are cacofonisk's: "abacbc" is A calls B, A
+# calls C, then B and C talk (B is transferred to C); "abbcac" is A calls B, B calls C, then A and C talk
+# (A is transferred to C). A, B and C are the numbers dialled in each recording (201, 202 and 203 for the
+# phones, +31260010001 for a caller from outside, 401 a group, +31260xxxxxx an anonymised caller).
+TRANSFERRED = {
+    "queue/queue_blind_xfer": ("+31260010001", "202"),  # a queue caller, blind-transferred by the agent
+    "queue/queue_attn_xfer": ("+31260010001", "202"),  # the same, attended
+    "xfer_attended/xfer_abacbc": ("202", "203"),  # B to C: the event names only bridges (older Asterisk)
+    "xfer_attended/xfer_abbcac": ("201", "203"),  # A to C: likewise
+    "xfer_attended/xfer_abbcac_anon": ("+31260xxxxxx", "203"),
+    "xfer_attended/xfer_abcbac": ("203", "202"),  # A calls B, C calls B: B joins them (C to A's 202)
+    "xfer_blind/xfer_blind_abacbc": ("202", "203"),
+    "xfer_blind/xfer_blind_abbcac": ("201", "203"),
+    "xfer_blind/xfer_blind_a_no_answer": ("202", "203"),  # the transfer happened; C did not answer
+    "xfer_blind/xfer_blind_b_no_answer": ("201", "203"),
+    "xfer_blind/xfer_blind_reject": ("201", "203"),
+    "xfer_blind/xfer_blind_group": ("+31260010001", "401"),
+    "xfer_blind/xfer_blind_group_no_answer": ("+31260010001", "401"),
+    "xfer_blonde/xfer_blonde_abacbc": ("202", "203"),  # blonde: C was still ringing (who A was dialling)
+    "xfer_blonde/xfer_blonde_abbcac": ("+31260010001", "202"),
+    "xfer_blonde/xfer_blonde_reject": ("+31260010001", "202"),
+    "xfer_blonde/xfer_blonde_group_a": ("+31260010001", "401"),
+    "xfer_blonde/xfer_blonde_group_b": ("+31260010001", "401"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFERRED))
+def test_every_transfer_scenario_says_who_was_transferred_where(name: str) -> None:
+    m = ccmon.Monitor({"show_callers": True})
+    m.feed_file(DATA / f"{name}.json", "ami")
+    (t,) = m.transfers().to_dicts()
+    assert (t["caller"], t["to"], t["nth"]) == (*TRANSFERRED[name], 1)
+    # These calls never entered an app_queue queue (the platform routes by dialplan): no queue, no journey.
+    assert t["queue"] is None and m.queues().height == 0
+
+
+def test_scenarios_without_a_transfer_list_none() -> None:
+    others = [p for p in RECORDINGS if f"{p.parent.name}/{p.stem}" not in TRANSFERRED]
+    assert sorted(p.stem for p in others) == ["queue_a_cancel", "queue_group", "queue_simple"]
+    for path in others:
+        m = ccmon.Monitor()
+        m.feed_file(path, "ami")
+        assert m.transfers().height == 0, path.stem
+
+
+def test_the_transferred_number_is_shown_only_when_configured() -> None:
+    m = ccmon.Monitor()
+    m.feed_file(DATA / "queue" / "queue_blind_xfer.json", "ami")
+    assert "caller" not in m.transfers().columns
+    assert m.transfers().select("to", "nth").row(0) == ("202", 1)

@@ -95,6 +95,15 @@ AGENT_SCHEMA: dict[str, Any] = {
     "in_state_seconds": pl.Float64,
 }
 
+TRANSFER_SCHEMA: dict[str, Any] = {
+    "call": pl.String,
+    "at": pl.Float64,
+    "queue": pl.String,
+    "by": pl.String,
+    "to": pl.String,
+    "nth": pl.UInt32,
+}
+
 JOURNEY_SCHEMA: dict[str, Any] = {
     "call": pl.String,
     "step": pl.UInt32,
@@ -402,6 +411,18 @@ class Monitor:
     def journeys(self) -> pl.DataFrame:
         """One row per entry, for calls in progress and the last 10,000 finished calls (per site)."""
         return self._frame(lambda e: e.journeys(), JOURNEY_SCHEMA)
+
+    def transfers(self) -> pl.DataFrame:
+        """The last 10,000 transfers the sources reported (per site), oldest first: the ``call`` transferred,
+        ``at`` (event time), the ``queue`` it was in when ccmon knew the call, ``by`` (the agent, when the
+        source says), ``to`` (an extension, a queue, or the party the caller was joined with) and ``nth``
+        (the call's n-th transfer so far). Calls between extensions, never in a queue, are listed too.
+        ``caller`` (the transferred party's number, AMI) only with ``show_callers = true``.
+        """
+        schema = dict(TRANSFER_SCHEMA)
+        if self.config.show_callers:
+            schema["caller"] = pl.String
+        return self._frame(lambda e: e.transfers(self.config.show_callers), schema)
 
     def agents(self) -> pl.DataFrame:
         """Agents now, one row per queue and agent: ``state`` is ``on_call``, ``ringing``, ``paused`` (with

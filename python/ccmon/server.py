@@ -8,6 +8,7 @@ second) and adds no dependency; every response is a snapshot read under the moni
 - ``GET /api/v1/queues?window=5m`` — ``{"window", "now", "queues": [rows of SPEC §3]}``.
 - ``GET /api/v1/calls`` — calls in progress with their journey, wait, plays and flags.
 - ``GET /api/v1/agents`` — agents now, per queue, with their state and pause reason.
+- ``GET /api/v1/transfers`` — the last transfers: who was transferred where, by whom, how many times.
 - ``GET /api/v1/sources`` — per-source counts.
 - ``POST /api/v1/events?source=NAME&site=SITE`` — a batch of events as JSON lines (SPEC §7; ``Content-Length``
   required, at most 16 MiB); answers what became of its lines, e.g. ``{"ingested": 2, "rejected": 0,
@@ -108,6 +109,9 @@ class Server:
                         self._json(
                             200, {"now": server.monitor.now, "calls": server.monitor.calls().to_dicts()}
                         )
+                    elif url.path == "/api/v1/transfers":
+                        rows = server.monitor.transfers().to_dicts()
+                        self._json(200, {"now": server.monitor.now, "transfers": rows})
                     elif url.path == "/api/v1/agents":
                         self._json(
                             200, {"now": server.monitor.now, "agents": server.monitor.agents().to_dicts()}

@@ -9,11 +9,13 @@
 //! | QueueCallerJoin | enter (`Queue`, caller `CallerIDNum`) |
 //! | AgentConnect / QueueCallerAbandon / AgentComplete | answer / abandon / talk end (`MemberName`) |
 //! | QueueCallerLeave | leave: a timeout unless an answer follows at once |
-//! | BlindTransfer, AttendedTransfer | transfer of the transferee's call, from the queue it is in |
+//! | BlindTransfer, AttendedTransfer | transfer of the transferee's call, from the queue it is in; to `Extension` / `TransferTargetCallerIDNum` |
 //! | MusicOnHoldStart (`Class`) / MusicOnHoldStop | music on hold |
 //! | AgentCalled / AgentRingNoAnswer | ring / ring end |
 //! | QueueMemberAdded / QueueMemberRemoved / QueueMemberPause | agent login / logoff / pause (`Paused`, `PausedReason`) |
 //! | QueueParams, QueueEntry, QueueMember … QueueStatusComplete | a [`StatusItem`] each: the QueueStatus answer, applied whole |
+
+use rustc_hash::FxHashMap;
 
 use crate::event::{Kind, OwnedEvent, RejectReason};
 
@@ -21,7 +23,7 @@ use crate::event::{Kind, OwnedEvent, RejectReason};
 const MAX_HEADERS: usize = 128;
 
 /// The headers ccmon reads; the others are skipped without being kept. [`key`] names their indices.
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 32] = [
     "Event",
     "Timestamp",
     "Linkedid",
@@ -42,6 +44,18 @@ const KEYS: [&str; 20] = [
     "Name",
     "Location",
     "HoldTime",
+    "Extension",
+    "TransferTargetCallerIDNum",
+    "TransfereeCallerIDNum",
+    "Channel",
+    "BridgeUniqueid",
+    "DestCallerIDNum",
+    "OrigBridgeUniqueid",
+    "SecondBridgeUniqueid",
+    "DestBridgeUniqueid",
+    "OrigTransfererChannel",
+    "SecondTransfererChannel",
+    "DestType",
 ];
 
 /// Indices into [`KEYS`].
@@ -66,6 +80,18 @@ mod key {
     pub const NAME: usize = 17;
     pub const LOCATION: usize = 18;
     pub const HOLD_TIME: usize = 19;
+    pub const EXTENSION: usize = 20;
+    pub const TRANSFER_TARGET_CALLER_ID_NUM: usize = 21;
+    pub const TRANSFEREE_CALLER_ID_NUM: usize = 22;
+    pub const CHANNEL: usize = 23;
+    pub const BRIDGE_UNIQUEID: usize = 24;
+    pub const DEST_CALLER_ID_NUM: usize = 25;
+    pub const ORIG_BRIDGE_UNIQUEID: usize = 26;
+    pub const SECOND_BRIDGE_UNIQUEID: usize = 27;
+    pub const DEST_BRIDGE_UNIQUEID: usize = 28;
+    pub const ORIG_TRANSFERER_CHANNEL: usize = 29;
+    pub const SECOND_TRANSFERER_CHANNEL: usize = 30;
+    pub const DEST_TYPE: usize = 31;
 }
 
 /// The index in [`KEYS`] of a header name, compared as Asterisk does, without regard to case. Headers ccmon
@@ -77,14 +103,20 @@ fn key_index(name: &[u8]) -> Option<usize> {
         4 => &[16, 17],
         5 => &[0, 4, 9],
         6 => &[10, 12],
-        8 => &[2, 3, 18, 19],
-        9 => &[1, 6],
+        7 => &[23],
+        8 => &[2, 3, 18, 19, 31],
+        9 => &[1, 6, 20],
         10 => &[5],
         11 => &[8],
         12 => &[11],
-        14 => &[7],
-        18 => &[13, 15],
+        14 => &[7, 24],
+        15 => &[25],
+        18 => &[13, 15, 26, 28],
+        20 => &[27],
+        21 => &[22, 29],
         22 => &[14],
+        23 => &[30],
+        25 => &[21],
         _ => return None,
     };
     same_length
@@ -99,13 +131,28 @@ fn key_index(name: &[u8]) -> Option<usize> {
 pub struct FrameBuilder {
     values: [String; KEYS.len()],
     /// Bit i: `values[i]` belongs to the frame being read.
-    present: u32,
+    present: u64,
     headers: usize,
     bytes: usize,
     /// The last push returned a frame: the next one starts afresh.
     ended: bool,
     problem: Option<String>,
+    /// The channels alive on this connection, by name: who they are, the bridge they are in, the bridge they
+    /// last left and whom they last dialled, so that an AttendedTransfer that names only channels and
+    /// bridges can say who was transferred where.
+    channels: FxHashMap<String, Channel>,
 }
+
+#[derive(Debug, Default, Clone)]
+struct Channel {
+    number: String,
+    bridge: String,
+    left: String,
+    dialled: String,
+}
+
+/// Channels tracked per connection before the table is cleared (it only ever misses a transfer's parties).
+const MAX_CHANNELS: usize = 100_000;
 
 /// One finished frame, mapped.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +160,8 @@ pub enum AmiFrame<'b> {
     Event(AmiEvent<'b>),
     /// Not an event (an action's response, the banner): nothing to count.
     Skip,
+    /// A channel or bridge event, read for who is connected to whom (see [`FrameBuilder`]): counted as used.
+    Tracked,
     /// An event ccmon does not use.
     Unknown,
     Rejected(RejectReason, String),
@@ -165,7 +214,10 @@ impl FrameBuilder {
             self.ended = true;
             return Some(match self.problem.take() {
                 Some(why) => AmiFrame::Rejected(RejectReason::BadFrame, why),
-                None => self.map(),
+                None => {
+                    self.track();
+                    self.map()
+                }
             });
         }
         if self.problem.is_some() {
@@ -194,7 +246,7 @@ impl FrameBuilder {
                     ) {
                         slot.clear();
                         slot.push_str(value);
-                        self.present |= 1 << i;
+                        self.present |= 1u64 << i;
                     }
                 }
             }
@@ -215,7 +267,7 @@ impl FrameBuilder {
 
     /// The value of header `i` (a [`key`]) in this frame, if given and not empty.
     fn get(&self, i: usize) -> Option<&str> {
-        (self.present & (1 << i) != 0)
+        (self.present & (1u64 << i) != 0)
             .then(|| self.values.get(i).map(String::as_str))
             .flatten()
             .filter(|v| !v.is_empty())
@@ -224,6 +276,95 @@ impl FrameBuilder {
     /// The first of `keys` the frame has.
     fn first(&self, keys: &[usize]) -> &str {
         keys.iter().find_map(|&k| self.get(k)).unwrap_or("")
+    }
+
+    /// Follows channels in and out of bridges and dials (this frame's event, if it is one of those).
+    fn track(&mut self) {
+        #[derive(PartialEq)]
+        enum What {
+            Hangup,
+            Enter,
+            Leave,
+            Dial,
+        }
+        let what = match self.get(key::EVENT) {
+            Some("Hangup") => What::Hangup,
+            Some("BridgeEnter") => What::Enter,
+            Some("BridgeLeave") => What::Leave,
+            Some("DialBegin") => What::Dial,
+            _ => return,
+        };
+        let Some(channel) = self.get(key::CHANNEL).map(str::to_string) else {
+            return;
+        };
+        if what == What::Hangup {
+            self.channels.remove(&channel);
+            return;
+        }
+        let value = |i| self.get(i).unwrap_or("").to_string();
+        let (bridge, number, dialled) = (
+            value(key::BRIDGE_UNIQUEID),
+            value(key::CALLER_ID_NUM),
+            value(key::DEST_CALLER_ID_NUM),
+        );
+        if self.channels.len() >= MAX_CHANNELS && !self.channels.contains_key(&channel) {
+            self.channels.clear();
+        }
+        let c = self.channels.entry(channel).or_default();
+        match what {
+            What::Enter => {
+                c.number = number;
+                c.bridge = bridge;
+            }
+            What::Leave => {
+                c.bridge.clear();
+                c.left = bridge;
+            }
+            _ => c.dialled = dialled,
+        }
+    }
+
+    /// An AttendedTransfer's transferred party and where it went, from the event or, when the event names
+    /// only channels and bridges (older Asterisk), from the channels followed so far: the transferee is the
+    /// channel that left the original bridge for the destination bridge, the target the other party there;
+    /// a blonde transfer (`DestType: App`) goes to whom the second transferer was dialling.
+    fn attended_parties(&self) -> (&str, &str) {
+        let transferers = [
+            self.get(key::ORIG_TRANSFERER_CHANNEL).unwrap_or(""),
+            self.get(key::SECOND_TRANSFERER_CHANNEL).unwrap_or(""),
+        ];
+        let orig = self.get(key::ORIG_BRIDGE_UNIQUEID).unwrap_or("");
+        let dest = self
+            .get(key::DEST_BRIDGE_UNIQUEID)
+            .or_else(|| self.get(key::SECOND_BRIDGE_UNIQUEID))
+            .unwrap_or("");
+        let in_dest = |c: &&Channel| !dest.is_empty() && c.bridge == dest;
+        let transferee = self
+            .channels
+            .iter()
+            .find(|(_, c)| in_dest(c) && !orig.is_empty() && c.left == orig)
+            .map(|(name, c)| (name.as_str(), c.number.as_str()));
+        let who = self
+            .get(key::TRANSFEREE_CALLER_ID_NUM)
+            .or(transferee.map(|t| t.1))
+            .unwrap_or("");
+        let to = match self.get(key::TRANSFER_TARGET_CALLER_ID_NUM) {
+            Some(to) => to,
+            None if self.get(key::DEST_TYPE) == Some("App") => self
+                .channels
+                .get(transferers[1])
+                .map_or("", |c| c.dialled.as_str()),
+            None => self
+                .channels
+                .iter()
+                .find(|(name, c)| {
+                    in_dest(c)
+                        && !transferers.contains(&name.as_str())
+                        && Some(name.as_str()) != transferee.map(|t| t.0)
+                })
+                .map_or("", |(_, c)| c.number.as_str()),
+        };
+        (who, to)
     }
 
     /// The frames of a QueueStatus answer; `None` for the others.
@@ -285,6 +426,9 @@ impl FrameBuilder {
             return item;
         }
         let kind = match name {
+            "BridgeEnter" | "BridgeLeave" | "BridgeDestroy" | "DialBegin" => {
+                return AmiFrame::Tracked
+            }
             "QueueCallerJoin" => Kind::Enter,
             "AgentConnect" => Kind::Answer,
             "QueueCallerAbandon" => Kind::Abandon,
@@ -340,22 +484,33 @@ impl FrameBuilder {
             return AmiFrame::Rejected(RejectReason::MissingField, format!("{name} without Queue"));
         }
         let text = std::borrow::Cow::Borrowed;
+        let (transferee, target) = if name == "AttendedTransfer" {
+            self.attended_parties()
+        } else {
+            (
+                self.first(&[key::TRANSFEREE_CALLER_ID_NUM]),
+                self.first(&[key::EXTENSION, key::TRANSFER_TARGET_CALLER_ID_NUM]),
+            )
+        };
         AmiFrame::Event(AmiEvent {
             ts,
             kind,
             call: text(call),
             queue: text(queue),
             agent: text(self.first(&[key::MEMBER_NAME, key::INTERFACE, key::STATE_INTERFACE])),
-            caller: text(if matches!(kind, Kind::Enter | Kind::Abandon) {
-                self.first(&[key::CALLER_ID_NUM])
-            } else {
-                ""
+            caller: text(match kind {
+                Kind::Enter | Kind::Abandon => self.first(&[key::CALLER_ID_NUM]),
+                // Who was transferred (shown only with show_callers).
+                Kind::Transfer => transferee,
+                _ => "",
             }),
             detail: text(match kind {
                 Kind::MohStart => self.first(&[key::CLASS]),
                 Kind::AgentPause => self.first(&[key::PAUSED_REASON, key::REASON]),
                 // How long the caller waited: lets the engine count an abandon whose join it never heard.
                 Kind::Abandon => self.first(&[key::HOLD_TIME]),
+                // Where to: the extension dialled (blind), or the party the caller was joined with (attended).
+                Kind::Transfer => target,
                 _ => "",
             }),
             id: None,
@@ -435,7 +590,7 @@ mod tests {
             assert_eq!(key_index(k.to_ascii_uppercase().as_bytes()), Some(i), "{k}");
             assert_eq!(key_index(&k.as_bytes()[1..]), None, "{k}");
         }
-        for other in ["Channel", "Privilege", "Position", "Count", "", "X"] {
+        for other in ["Privilege", "Position", "Count", "ChannelState", "", "X"] {
             assert_eq!(key_index(other.as_bytes()), None, "{other}");
         }
     }
@@ -466,6 +621,7 @@ mod tests {
                 site: own(e.site),
             }),
             AmiFrame::Skip => AmiFrame::Skip,
+            AmiFrame::Tracked => AmiFrame::Tracked,
             AmiFrame::Unknown => AmiFrame::Unknown,
             AmiFrame::Rejected(r, w) => AmiFrame::Rejected(r, w),
             AmiFrame::Status(item) => {

@@ -383,6 +383,34 @@ pub struct JourneyRow {
     pub flags: String,
 }
 
+/// One transfer as the source reported it, for [`Engine::transfers`].
+#[derive(Debug, Clone)]
+struct TransferRecord {
+    ts: f64,
+    call: String,
+    /// The queue the call was in, when ccmon knew the call.
+    queue: Option<u32>,
+    by: String,
+    to: String,
+    /// The transferred party's number, as the source gave it (AMI); shown only with `show_callers`.
+    caller: String,
+}
+
+/// One transfer, as `transfers()` shows it.
+#[derive(Debug, Clone)]
+pub struct TransferView {
+    pub at: f64,
+    pub call: String,
+    pub queue: Option<String>,
+    /// Who transferred (the agent), when the source says.
+    pub by: String,
+    /// Where to: an extension, a queue, or the party the caller was joined with.
+    pub to: String,
+    /// This is the call's n-th transfer among those kept.
+    pub nth: u32,
+    pub caller: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 struct FinishedCall {
     key: CallKey,
@@ -413,6 +441,8 @@ struct Book {
     next_seq: u32,
     next_idle_sweep: f64,
     finished: VecDeque<FinishedCall>,
+    /// The last `FINISHED_KEPT` transfers any source reported, oldest first.
+    transfers: VecDeque<TransferRecord>,
     now: f64,
     day: Option<(f64, f64)>,
     tz: chrono_tz::Tz,
@@ -491,6 +521,7 @@ impl Engine {
                 next_seq: 0,
                 next_idle_sweep: f64::NEG_INFINITY,
                 finished: VecDeque::new(),
+                transfers: VecDeque::new(),
                 now: f64::NEG_INFINITY,
                 day: None,
                 tz,
@@ -835,6 +866,7 @@ impl Engine {
                 }
             }
             AmiFrame::Skip => {}
+            AmiFrame::Tracked => src.ingested += 1,
             AmiFrame::Unknown => src.unknown += 1,
             AmiFrame::Rejected(r, why) => {
                 // The frame ended at this line; its number is the log's pointer to it.
@@ -1088,6 +1120,30 @@ impl Engine {
         Some(Applied::Used)
     }
 
+    /// The last 10,000 transfers the sources reported, oldest first: who was transferred where, by whom, and
+    /// how many times so far. Kept whether or not the call was in a queue ccmon knows (a transfer between
+    /// extensions is still a caller passed on); `queue` says where the call was when ccmon knew it.
+    pub fn transfers(&self, show_callers: bool) -> Vec<TransferView> {
+        let book = &self.book;
+        let mut nth: FxHashMap<&str, u32> = FxHashMap::default();
+        book.transfers
+            .iter()
+            .map(|t| {
+                let n = nth.entry(t.call.as_str()).or_insert(0);
+                *n += 1;
+                TransferView {
+                    at: t.ts,
+                    call: t.call.clone(),
+                    queue: t.queue.map(|q| book.queues[q as usize].name.clone()),
+                    by: t.by.clone(),
+                    to: t.to.clone(),
+                    nth: *n,
+                    caller: (show_callers && !t.caller.is_empty()).then(|| t.caller.clone()),
+                }
+            })
+            .collect()
+    }
+
     /// Agents per queue now, sorted by queue name then agent.
     pub fn agents(&self) -> Vec<AgentView> {
         let mut rows = self.book.agents.rows();
@@ -1182,6 +1238,10 @@ impl Engine {
         let moves_on = e.kind.is_call_event() && e.kind != Kind::Answer;
         if let Some(id) = found.filter(|_| moves_on && !book.leaving.is_empty()) {
             book.settle_leave_of(calls, id);
+        }
+        if e.kind == Kind::Transfer {
+            let queue = found.and_then(|id| calls.get(id)).map(|c| c.queue);
+            book.log_transfer(e, queue);
         }
         if e.kind == Kind::Enter {
             let Some(q) = book.queue_id(e.queue) else {
@@ -1767,6 +1827,25 @@ impl Book {
             self.agents.unanswered(call.queue, &call.key, left);
             self.flow_out(call, Outcome::TimedOut, left);
         }
+    }
+
+    fn log_transfer(&mut self, e: &Event<'_>, queue: Option<u32>) {
+        if self.transfers.len() >= FINISHED_KEPT {
+            self.transfers.pop_front();
+        }
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        self.transfers.push_back(TransferRecord {
+            ts: e.ts,
+            call: text(e.call),
+            queue,
+            by: if e.agent == b"NONE" {
+                String::new()
+            } else {
+                text(e.agent)
+            },
+            to: text(e.detail),
+            caller: text(e.caller),
+        });
     }
 
     /// Finishes the calls whose bridge ended before `until` and that did not enter a queue again since.

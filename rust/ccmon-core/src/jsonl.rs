@@ -97,6 +97,8 @@ struct Raw<'a> {
     #[serde(default, borrow)]
     site: Option<Text<'a>>,
     #[serde(default, borrow)]
+    to_queue: Option<Text<'a>>,
+    #[serde(default, borrow)]
     id: Option<Id<'a>>,
 }
 
@@ -189,10 +191,10 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
         queue: raw.queue.unwrap_or_default().0,
         agent: raw.agent.unwrap_or_default().0,
         caller: raw.caller.unwrap_or_default().0,
-        detail: if ty.kind == Kind::AgentPause {
-            raw.reason
-        } else {
-            raw.class
+        detail: match ty.kind {
+            Kind::AgentPause => raw.reason,
+            Kind::Transfer => raw.to_queue,
+            _ => raw.class,
         }
         .unwrap_or_default()
         .0,
@@ -255,6 +257,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
             "class" => 128,
             "reason" => 256,
             "site" => 512,
+            "to_queue" => 1024,
             _ => 0,
         };
         if seen & bit != 0 {
@@ -274,6 +277,7 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
             ("class", Value::Text(v)) => raw.class = Some(Text(Cow::Borrowed(v))),
             ("reason", Value::Text(v)) => raw.reason = Some(Text(Cow::Borrowed(v))),
             ("site", Value::Text(v)) => raw.site = Some(Text(Cow::Borrowed(v))),
+            ("to_queue", Value::Text(v)) => raw.to_queue = Some(Text(Cow::Borrowed(v))),
             // A field ccmon reads, of the wrong type: serde's error names it.
             _ if bit != 0 => return None,
             // A field ccmon does not read: skipped.
@@ -544,8 +548,9 @@ mod tests {
 
     /// Pieces of JSON objects, the usual and the awkward: every line built from them must parse the same with
     /// and without the fast path.
-    const KEYS: [&str; 12] = [
-        "ts", "type", "call", "queue", "agent", "caller", "id", "class", "reason", "site", "x", "",
+    const KEYS: [&str; 13] = [
+        "ts", "type", "call", "queue", "agent", "caller", "id", "class", "reason", "site",
+        "to_queue", "x", "",
     ];
     /// Values the fast path takes...
     const PLAIN: [&str; 16] = [

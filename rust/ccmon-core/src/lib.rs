@@ -33,5 +33,7 @@ pub mod queue_log;
 pub mod stats;
 
 pub use config::{Config, ServiceLevelFormula};
-pub use engine::{CallView, Engine, Format, JourneyRow, Rejection, SourceStats, Window};
+pub use engine::{
+    CallView, Engine, Format, JourneyRow, Rejection, SourceStats, TransferView, Window,
+};
 pub use stats::{Counters, QueueStats};

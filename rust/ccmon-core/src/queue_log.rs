@@ -80,8 +80,8 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
         agent,
         kind,
         caller,
-        // PAUSE's data1 is the reason.
-        detail: if kind == Kind::AgentPause {
+        // PAUSE's data1 is the reason; a transfer's, where to (the extension, or the attended method).
+        detail: if matches!(kind, Kind::AgentPause | Kind::Transfer) {
             field(5)
         } else {
             &[]

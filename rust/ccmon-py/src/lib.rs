@@ -191,6 +191,25 @@ impl Engine {
         Ok(d)
     }
 
+    /// The transfers kept, oldest first, as columns; `caller` only when `show_callers`.
+    #[pyo3(signature = (show_callers = false))]
+    fn transfers<'py>(&self, py: Python<'py>, show_callers: bool) -> PyResult<Bound<'py, PyDict>> {
+        let rows = self.inner.transfers(show_callers);
+        let d = PyDict::new(py);
+        col!(d, rows, "call", |r| r.call.as_str());
+        col!(d, rows, "at", |r| r.at);
+        col!(d, rows, "queue", |r| r.queue.as_deref());
+        col!(d, rows, "by", |r| (!r.by.is_empty())
+            .then_some(r.by.as_str()));
+        col!(d, rows, "to", |r| (!r.to.is_empty())
+            .then_some(r.to.as_str()));
+        col!(d, rows, "nth", |r| r.nth);
+        if show_callers {
+            col!(d, rows, "caller", |r| r.caller.as_deref());
+        }
+        Ok(d)
+    }
+
     /// Agents now, one row per queue and agent, as columns.
     fn agents<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let rows = self.inner.agents();
