@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CARGO_TEST := cargo test -p ccmon-core --release
 
-.PHONY: install demo test test-rust test-python lint bench clean
+.PHONY: install system-deps demo test test-rust test-python lint bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -17,7 +17,14 @@ install: $(PY)
 demo: install
 	$(VENV)/bin/ccmon demo
 
-test: install test-rust test-python
+# The real programs the tests talk to, from Debian: Alertmanager (manager alerts).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v prometheus-alertmanager >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus-alertmanager; }
+
+test: install system-deps test-rust test-python
 
 test-rust:
 	$(CARGO_TEST)

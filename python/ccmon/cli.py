@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ccmon.alerting import Alerting
 from ccmon.config import Config, ConfigError
 from ccmon.monitor import Monitor
 from ccmon.server import Server, parse_listen
@@ -153,13 +154,15 @@ def _serve(
     monitor: Monitor, sources: list[Source], listen: str, duration: float | None
 ) -> tuple[Server, threading.Event]:
     stop = threading.Event()
+    alerting = Alerting(monitor, monitor.config.alert_config, lambda: sources)
     try:
-        server = Server(monitor, listen, lambda: sources)
+        server = Server(monitor, listen, lambda: sources, alerting)
     except (OSError, ValueError) as e:
         raise _fail(f"cannot listen on {listen}: {e}") from None
     server.start()
     for s in sources:
         start(s, stop)
+    threading.Thread(target=alerting.run, args=(stop,), name="alerts", daemon=True).start()
 
     def tick() -> None:
         # Ages of waiting calls and the lost sweep follow the wall clock between events (SPEC §1).
@@ -371,6 +374,39 @@ def demo(
     except KeyboardInterrupt:
         stop.set()
     server.stop()
+
+
+alerts_app = typer.Typer(no_args_is_help=True, help="Manager alerts of a running ccmon.")
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    url: Annotated[str, typer.Option(help="The running ccmon's address (its --listen).")] = "127.0.0.1:9108",
+    output: Annotated[str, typer.Option(help="table or json")] = "table",
+) -> None:
+    """Show the alerts firing now in a running ``ccmon run`` or ``ccmon demo``."""
+    import urllib.request
+
+    base = url if url.startswith(("http://", "https://")) else f"http://{url}"
+    try:
+        with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5) as r:
+            alerts = json.loads(r.read())["alerts"]
+    except (OSError, ValueError, KeyError) as e:
+        raise _fail(f"cannot read {base}/api/v1/alerts: {e}") from None
+    if output == "json":
+        print(json.dumps(alerts, indent=2))
+        return
+    table = Table(title=f"Alerts firing at {base} ({len(alerts)})")
+    for column in ("alert", "severity", "where", "since", "summary"):
+        table.add_column(column)
+    now = time.time()
+    for a in alerts:
+        labels = a["labels"]
+        where = labels.get("queue") or labels.get("source") or ""
+        since = _fmt_seconds(now - a["since"]) + " ago" if a.get("since") else ""
+        table.add_row(labels["alertname"], labels.get("severity", ""), where, since, a["summary"])
+    Console().print(table)
 
 
 def main() -> None:

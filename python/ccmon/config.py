@@ -29,9 +29,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccmon import _core
+
+if TYPE_CHECKING:
+    from ccmon.alerting.rules import AlertConfig
 
 FORMULAS = ("answered_minus_short", "answered_only", "abandons_in_sl_met", "removed_within_sl")
 
@@ -64,6 +67,8 @@ class Config:
     show_callers: bool = False
     max_line_bytes: int = 65536
     max_queues: int = 10000
+    # The [alerts] table (manager alerts, see ccmon.alerting); None: every rule with its defaults.
+    alerts: AlertConfig | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
@@ -74,6 +79,7 @@ class Config:
                 raise ConfigError(f"unknown key {key!r}; allowed keys: {', '.join(sorted(allowed))}")
             values[key] = _check(key, value)
         cfg = cls(**values)
+        cfg = dataclasses.replace(cfg, alerts=cfg.alert_config.fit_windows(cfg.windows))
         # The engine checks what only it knows (time zone names, departments listing a queue twice).
         try:
             _core.Engine(cfg.engine_json())
@@ -104,6 +110,12 @@ class Config:
         if isinstance(config, Mapping):
             return cls.from_dict(config)
         return cls.from_toml(config)
+
+    @property
+    def alert_config(self) -> AlertConfig:
+        from ccmon.alerting.rules import AlertConfig
+
+        return self.alerts or AlertConfig()
 
     def engine_json(self) -> str:
         """The engine's view of this configuration."""
@@ -199,6 +211,12 @@ def _check(key: str, value: Any) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError("moh_track_seconds must be a table: class name = seconds")
         return {str(k): _number(f"moh_track_seconds.{k}", v, 0, strict=True) for k, v in value.items()}
+    if key == "alerts":
+        from ccmon.alerting.rules import AlertConfig
+
+        if not isinstance(value, Mapping):
+            raise ConfigError("alerts must be a table (see README, Manager alerts)")
+        return AlertConfig.from_dict(value)
     if key == "queue_moh_class":
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError('queue_moh_class must be a table: queue name = "class"')

@@ -8,6 +8,7 @@ second) and adds no dependency; every response is a snapshot read under the moni
 - ``GET /api/v1/queues?window=5m`` — ``{"window", "now", "queues": [rows of SPEC §3]}``.
 - ``GET /api/v1/calls`` — calls in progress with their journey, wait, plays and flags.
 - ``GET /api/v1/agents`` — agents now, per queue, with their state and pause reason.
+- ``GET /api/v1/alerts`` — the manager alerts firing now (labels, summary, since).
 - ``GET /api/v1/transfers`` — the last transfers: who was transferred where, by whom, how many times.
 - ``GET /api/v1/sources`` — per-source counts.
 - ``POST /api/v1/events?source=NAME&site=SITE`` — a batch of events as JSON lines (SPEC §7; ``Content-Length``
@@ -25,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from ccmon.alerting import AlertCollector, Alerting
 from ccmon.exporter import CONTENT_TYPE, Exporter
 from ccmon.monitor import Monitor
 from ccmon.sources import Source
@@ -49,11 +51,18 @@ class Server:
     """
 
     def __init__(
-        self, monitor: Monitor, listen: str, sources: Callable[[], Sequence[Source]] = lambda: ()
+        self,
+        monitor: Monitor,
+        listen: str,
+        sources: Callable[[], Sequence[Source]] = lambda: (),
+        alerting: Alerting | None = None,
     ) -> None:
         self.monitor = monitor
         self.sources = sources
+        self.alerting = alerting
         self.exporter = Exporter(monitor, sources)
+        if alerting is not None:
+            self.exporter.registry.register(AlertCollector(alerting))
         host, port = parse_listen(listen)
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
@@ -109,6 +118,9 @@ class Server:
                         self._json(
                             200, {"now": server.monitor.now, "calls": server.monitor.calls().to_dicts()}
                         )
+                    elif url.path == "/api/v1/alerts":
+                        firing = server.alerting.firing() if server.alerting is not None else []
+                        self._json(200, {"alerts": firing})
                     elif url.path == "/api/v1/transfers":
                         rows = server.monitor.transfers().to_dicts()
                         self._json(200, {"now": server.monitor.now, "transfers": rows})
