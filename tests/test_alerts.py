@@ -523,3 +523,128 @@ def test_the_api_and_alerts_list_show_what_is_firing() -> None:
             assert b"ccmon_alert_notifications_total{" not in r.read()  # no receiver configured: none counted
     finally:
         server.stop()
+
+
+# --- direct receivers: PagerDuty Events v2, a signed webhook, Slack ----------------------------------------
+
+
+class Receiver:
+    """A loopback HTTP receiver keeping every request: path, headers, body."""
+
+    def __init__(self) -> None:
+        got: list[tuple[dict[str, str], bytes]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(202)
+                self.end_headers()
+                self.wfile.write(b'{"status": "success"}')
+
+        self.got = got
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def bodies(self) -> list[Any]:
+        return [json.loads(body) for _, body in self.got]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def page_and_resolve(config: dict[str, Any]) -> None:
+    """A caller waits past the limit long enough to be paged, then is answered."""
+    m = ccmon.Monitor({"site": "madrid", "alerts": {"longest_wait": {"above": 60}, **config}})
+    m.feed(waiting_caller(90))
+    m.advance_clock()
+    alerting = Alerting(m, m.config.alert_config, interval=0.1)
+    stop = threading.Event()
+    thread = threading.Thread(target=alerting.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: all(s.attempts["success"] >= 1 for s in alerting.senders), 10)
+        time.sleep(0.5)  # more evaluations: nothing new to say, so nothing more is sent
+        m.feed(f"{time.time():.0f}|c1|sales|Agent/1|CONNECT|90|x|1\n".encode())
+        assert wait_for(lambda: all(s.attempts["success"] >= 2 for s in alerting.senders), 10)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def test_pagerduty_gets_a_trigger_then_a_resolve_with_the_same_dedup_key(tmp_path: Path) -> None:
+    receiver = Receiver()
+    key_file = tmp_path / "pd.key"
+    key_file.write_text("R0UTINGKEY0123456789012345678901\n")
+    try:
+        page_and_resolve({"pagerduty": {"url": receiver.url, "routing_key_file": str(key_file)}})
+        events = [b for b in receiver.bodies() if b.get("event_action") == "resolve" or
+                  b["payload"]["class"] == "CcmonLongestWaitHigh"]  # fmt: skip
+    finally:
+        receiver.close()
+    trigger, resolve = events  # once each: no duplicate trigger while it fired
+    assert trigger["routing_key"] == "R0UTINGKEY0123456789012345678901"
+    assert trigger["event_action"] == "trigger"
+    payload = trigger["payload"]
+    assert (
+        payload["severity"] == "critical"
+        and payload["source"] == "madrid"
+        and payload["component"] == "sales"
+    )
+    assert payload["summary"].startswith("A caller has been waiting 1m ")
+    assert payload["timestamp"].endswith("Z")
+    assert resolve == {
+        "routing_key": "R0UTINGKEY0123456789012345678901",
+        "event_action": "resolve",
+        "dedup_key": trigger["dedup_key"],
+    }
+
+
+def test_the_webhook_is_signed_and_says_firing_then_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import hmac
+
+    receiver = Receiver()
+    monkeypatch.setenv("CCMON_WEBHOOK_SECRET", "s3cr3t")
+    try:
+        page_and_resolve({"webhook": {"url": receiver.url}})
+        got = list(receiver.got)
+    finally:
+        receiver.close()
+    assert len(got) == 2
+    for headers, body in got:
+        expected = "sha256=" + hmac.new(b"s3cr3t", body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Ccmon-Signature"], expected)
+    first, second = (json.loads(body) for _, body in got)
+    assert first["status"] == "firing" and second["status"] == "resolved"
+    assert first["alerts"][0]["labels"]["alertname"] == "CcmonLongestWaitHigh"
+    assert first["alerts"][0]["fingerprint"] == second["alerts"][0]["fingerprint"]
+    assert second["alerts"][0]["endsAt"] is not None
+
+
+def test_slack_gets_one_line_when_it_fires_and_one_when_it_resolves(tmp_path: Path) -> None:
+    receiver = Receiver()
+    url_file = tmp_path / "slack.url"
+    url_file.write_text(receiver.url)
+    try:
+        page_and_resolve({"slack": {"url_file": str(url_file)}})
+        texts = [b["text"] for b in receiver.bodies()]
+    finally:
+        receiver.close()
+    assert len(texts) == 2
+    assert texts[0].startswith(":red_circle: A caller has been waiting")
+    assert texts[1].startswith(":white_check_mark: A caller has been waiting")
+
+
+def test_a_receiver_without_its_secret_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CCMON_PAGERDUTY_ROUTING_KEY", raising=False)
+    m = ccmon.Monitor({"alerts": {"pagerduty": {}}})
+    with pytest.raises(ConfigError, match="PagerDuty routing key missing"):
+        Alerting(m, m.config.alert_config)
+    with pytest.raises(ConfigError, match=r"alerts\.webhook: unknown key 'secret'"):
+        Config.from_dict({"alerts": {"webhook": {"url": "http://x", "secret": "inline"}}})

@@ -154,7 +154,10 @@ def _serve(
     monitor: Monitor, sources: list[Source], listen: str, duration: float | None
 ) -> tuple[Server, threading.Event]:
     stop = threading.Event()
-    alerting = Alerting(monitor, monitor.config.alert_config, lambda: sources)
+    try:
+        alerting = Alerting(monitor, monitor.config.alert_config, lambda: sources)
+    except ConfigError as e:
+        raise _fail(str(e)) from None
     try:
         server = Server(monitor, listen, lambda: sources, alerting)
     except (OSError, ValueError) as e:

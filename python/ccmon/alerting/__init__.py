@@ -17,11 +17,12 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ccmon.alerting.alertmanager import AlertmanagerSender
+from ccmon.alerting.receivers import ChangeSender, receivers
 from ccmon.alerting.rules import Alert, AlertConfig, Evaluator, Snapshot, windows_needed
 from ccmon.monitor import Monitor
 from ccmon.sources import Source
 
-__all__ = ["Alert", "AlertConfig", "Alerting", "AlertmanagerSender", "Evaluator"]
+__all__ = ["Alert", "AlertConfig", "Alerting", "AlertmanagerSender", "ChangeSender", "Evaluator"]
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,12 @@ class Alerting:
             config, monitor_snapshot(monitor, config, sources), site=monitor.config.site
         )
         self.interval = interval
-        self.senders: list[AlertmanagerSender] = []
+        self.senders: list[AlertmanagerSender | ChangeSender] = []
         if config.alertmanager_url:
             self.senders.append(
                 AlertmanagerSender(config.alertmanager_url, config.resend_seconds, config.generator_url)
             )
+        self.senders.extend(receivers(config, monitor.config.site))
         self._lock = threading.Lock()
 
     def step(self) -> list[Alert]:

@@ -67,6 +67,12 @@ ALERT_NAMES = {
     "source_silent": "CcmonSourceSilent",
 }
 LANGUAGES = ("en", "es")
+# The direct receivers and their settings. Secrets come from a file or the environment, never the config.
+RECEIVER_KEYS: dict[str, set[str]] = {
+    "pagerduty": {"url", "routing_key_file"},
+    "webhook": {"url", "secret_file"},
+    "slack": {"url_file"},
+}
 SEVERITIES = ("info", "warning", "critical")
 
 
@@ -95,6 +101,11 @@ class AlertConfig:
     alertmanager_url: str = ""
     resend_seconds: float = 60.0
     generator_url: str = ""
+    # Direct receivers, each a table of its settings (see ccmon.alerting.receivers); None: not used.
+    pagerduty: Mapping[str, str] | None = None
+    webhook: Mapping[str, str] | None = None
+    slack: Mapping[str, str] | None = None
+    renotify_seconds: float = 3600.0
 
     def fit_windows(self, windows: Iterable[str]) -> AlertConfig:
         """The rules' windows must be ones the engine keeps (none longer than the config's longest): a
@@ -118,7 +129,14 @@ class AlertConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AlertConfig:
-        top = {"language", "alertmanager_url", "resend_seconds", "generator_url"}
+        top = {
+            "language",
+            "alertmanager_url",
+            "resend_seconds",
+            "generator_url",
+            "renotify_seconds",
+            *RECEIVER_KEYS,
+        }
         values: dict[str, Any] = {}
         rules = []
         for key in data:
@@ -144,6 +162,26 @@ class AlertConfig:
                 # Alertmanager forgets an alert 5 minutes after it last heard of it.
                 raise ConfigError(f"alerts.resend_seconds must be between 1 and 240, got {v!r}")
             values["resend_seconds"] = float(v)
+        if "renotify_seconds" in data:
+            v = data["renotify_seconds"]
+            if isinstance(v, bool) or not isinstance(v, int | float) or v < 60:
+                raise ConfigError(f"alerts.renotify_seconds must be a number of seconds >= 60, got {v!r}")
+            values["renotify_seconds"] = float(v)
+        for receiver, allowed_keys in RECEIVER_KEYS.items():
+            table = data.get(receiver)
+            if table is None:
+                continue
+            if not isinstance(table, Mapping) or not all(isinstance(v, str) for v in table.values()):
+                raise ConfigError(f"alerts.{receiver} must be a table of strings")
+            for k in table:
+                if k not in allowed_keys:
+                    raise ConfigError(
+                        f"alerts.{receiver}: unknown key {k!r}; allowed: {', '.join(sorted(allowed_keys))}"
+                    )
+            url = table.get("url", "")
+            if url and not url.startswith(("http://", "https://")):
+                raise ConfigError(f"alerts.{receiver}.url must be an http:// or https:// URL, got {url!r}")
+            values[receiver] = dict(table)
         for kind, defaults in DEFAULTS.items():
             given = data.get(kind, {})
             if not isinstance(given, Mapping):
