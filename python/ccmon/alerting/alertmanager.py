@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from ccmon.alerting.rules import Alert
@@ -102,14 +102,26 @@ class AlertmanagerSender:
 
     def _send(self, alerts: list[Alert]) -> bool:
         body = json.dumps(payload(alerts, self.generator_url)).encode()
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                ok = bool(200 <= response.status < 300)
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            log.warning("alertmanager %s: %s", self.url, e)
-            ok = False
-        self.attempts["success" if ok else "failure"] += 1
-        return ok
+        return post_json(self.url, body, self.timeout, self.attempts, self.receiver)
+
+
+def post_json(
+    url: str,
+    body: bytes,
+    timeout: float,
+    attempts: Counter[str],
+    receiver: str,
+    headers: Mapping[str, str] | None = None,
+) -> bool:
+    """POSTs a JSON body; counts the attempt in `attempts` by result; a failure is logged, never raised."""
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            ok = bool(200 <= response.status < 300)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        log.warning("%s %s: %s", receiver, url, e)
+        ok = False
+    attempts["success" if ok else "failure"] += 1
+    return ok

@@ -20,14 +20,12 @@ import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ccmon.alerting.alertmanager import _iso
+from ccmon.alerting.alertmanager import _iso, post_json
 from ccmon.alerting.rules import Alert
 from ccmon.config import ConfigError
 
@@ -107,17 +105,7 @@ class ChangeSender:
         raise NotImplementedError
 
     def _post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> bool:
-        request = urllib.request.Request(
-            url, data=body, headers={"Content-Type": "application/json", **(headers or {})}, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                ok = bool(200 <= response.status < 300)
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            log.warning("%s: %s", self.receiver, e)
-            ok = False
-        self.attempts["success" if ok else "failure"] += 1
-        return ok
+        return post_json(url, body, self.timeout, self.attempts, self.receiver, headers or {})
 
 
 def _state(a: Alert) -> str:
