@@ -17,12 +17,12 @@ install: $(PY)
 demo: install
 	$(VENV)/bin/ccmon demo
 
-# The real programs the tests talk to, from Debian: Alertmanager (manager alerts).
+# The real programs the tests talk to, from Debian: Alertmanager (manager alerts), promtool and Prometheus.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@command -v prometheus-alertmanager >/dev/null || { \
+	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus-alertmanager; }
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus-alertmanager prometheus; }
 
 test: install system-deps test-rust test-python
 

@@ -412,6 +412,27 @@ def alerts_list(
     Console().print(table)
 
 
+rules_app = typer.Typer(no_args_is_help=True, help="Prometheus rules equivalent to the built-in alerts.")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("export")
+def rules_export(
+    config: ConfigOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Write Prometheus recording and alerting rules equivalent to the config's alert rules."""
+    from ccmon.alerting.prometheus_rules import export
+
+    text = export(_monitor(config).config.alert_config)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
 def main() -> None:
     app()
 
