@@ -205,7 +205,7 @@ PROMETHEUS = shutil.which("prometheus")
 
 
 @pytest.mark.skipif(PROMETHEUS is None, reason="Prometheus not installed (make system-deps)")
-def test_prometheus_scrapes_the_demo_and_every_exported_rule_runs(tmp_path: Path) -> None:
+def test_prometheus_scrapes_the_demo_and_every_rule_and_panel_query_runs(tmp_path: Path) -> None:
     import json
     import urllib.parse
     import urllib.request
@@ -259,6 +259,26 @@ def test_prometheus_scrapes_the_demo_and_every_exported_rule_runs(tmp_path: Path
         # Every alerting rule's expression runs (its result is empty unless the floor is in trouble).
         for rule in doc["groups"][1]["rules"]:
             assert query(rule["expr"])["status"] == "success", rule["alert"]
+
+        # Every query of every dashboard panel returns data, with the variables at "All".
+        from ccmon import dashboards
+
+        def panel_queries() -> list[tuple[str, str]]:
+            out = []
+            for name in dashboards.BOARDS:
+                board = json.loads(dashboards.render(name))
+                for panel in board["panels"]:
+                    for t in panel["targets"]:
+                        expr = t["expr"].replace("$site", ".*").replace("$queue", ".*")
+                        expr = expr.replace("$__range", "1h").replace("$__rate_interval", "1m")
+                        out.append((f"{name}: {panel['title']} ({t['refId']})", expr))
+            return out
+
+        queries = panel_queries()
+        assert len(queries) >= 20
+        assert wait_for(lambda: all(has_data(expr) for _, expr in queries), 30), [
+            title for title, expr in queries if not has_data(expr)
+        ]
 
         # And Prometheus evaluates them all without error.
         def health() -> dict[str, str]:

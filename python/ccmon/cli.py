@@ -433,6 +433,45 @@ def rules_export(
         output.write_text(text)
 
 
+dashboards_app = typer.Typer(
+    no_args_is_help=True, help="Grafana dashboards: the wallboard, supervisor, health."
+)
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("build")
+def dashboards_build(
+    out: Annotated[Path, typer.Option(help="Folder for the JSON models.")] = Path("dashboards"),
+) -> None:
+    """Write the dashboards' JSON models (generated: do not edit them, edit python/ccmon/dashboards.py)."""
+    from ccmon import dashboards
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in dashboards.BOARDS:
+        (out / f"{name}.json").write_text(dashboards.render(name))
+        print(out / f"{name}.json")
+
+
+@dashboards_app.command("push")
+def dashboards_push(
+    url: Annotated[str, typer.Option(help="Grafana's URL, e.g. http://grafana:3000")],
+    token_file: Annotated[Path, typer.Option("--token-file", help="A file holding a service-account token.")],
+    folder: Annotated[str, typer.Option(help="The folder to put them in (created if missing).")] = "ccmon",
+) -> None:
+    """Create or update the dashboards in Grafana, idempotently (same uids, overwritten)."""
+    from ccmon import dashboards
+
+    try:
+        token = token_file.read_text().strip()
+    except OSError as e:
+        raise _fail(f"--token-file: {e}") from None
+    try:
+        for uid in dashboards.push(url, token, folder):
+            print(f"pushed {uid}")
+    except Exception as e:  # the client's errors (HTTP, connection) end the command with their message
+        raise _fail(f"pushing to {url}: {e}") from None
+
+
 def main() -> None:
     app()
 
