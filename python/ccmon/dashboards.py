@@ -20,28 +20,26 @@ DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 SEL = 'site=~"$site", queue=~"$queue"'
 
 
-def _variables(d: dashboard.Dashboard, queues: bool = True) -> dashboard.Dashboard:
-    d = d.with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"))
-    d = d.with_variable(
-        dashboard.QueryVariable("site")
-        .label("Site")
+def _pick(name: str, label: str, query: str) -> dashboard.QueryVariable:
+    """A variable of label values, several or all of them at once."""
+    return (
+        dashboard.QueryVariable(name)
+        .label(label)
         .datasource(DATASOURCE)
-        .query("label_values(ccmon_events_ingested_total, site)")
+        .query(query)
         .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .include_all(True)
         .all_value(".*")
         .multi(True)
     )
+
+
+def _variables(d: dashboard.Dashboard, queues: bool = True) -> dashboard.Dashboard:
+    d = d.with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"))
+    d = d.with_variable(_pick("site", "Site", "label_values(ccmon_events_ingested_total, site)"))
     if queues:
         d = d.with_variable(
-            dashboard.QueryVariable("queue")
-            .label("Queue")
-            .datasource(DATASOURCE)
-            .query('label_values(ccmon_queue_entries_total{site=~"$site"}, queue)')
-            .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .include_all(True)
-            .all_value(".*")
-            .multi(True)
+            _pick("queue", "Queue", 'label_values(ccmon_queue_entries_total{site=~"$site"}, queue)')
         )
     return d
 
