@@ -82,23 +82,26 @@ class AlertmanagerSender:
         last_sent = float("-inf")
         backoff = 0.0
         while not stop.is_set():
-            due = last_sent + (backoff or self.resend_seconds)
-            self._wake.wait(max(0.0, min(1.0, due - self.clock())))
-            self._wake.clear()
             with self._lock:
                 alerts, changed = self._pending, self._changed
-            if not alerts or (not changed and self.clock() < due):
+            now = self.clock()
+            due = last_sent + (backoff or self.resend_seconds)
+            # News goes out at once, unless the last try failed (then after its backoff); the rest is re-sent
+            # when due. Otherwise sleep until woken: never spin (the bench caught a busy loop here).
+            if alerts and (now >= due or (changed and now >= last_sent + backoff)):
+                ok = self._send(alerts)
+                last_sent = self.clock()
+                if ok:
+                    backoff = 0.0
+                    with self._lock:
+                        self._changed = False
+                        # Resolved alerts are told once; firing ones are kept for the next resend.
+                        self._pending = [a for a in self._pending if a.ended_at is None]
+                else:
+                    backoff = min(self.resend_seconds, max(0.5, backoff * 2))
                 continue
-            ok = self._send(alerts)
-            last_sent = self.clock()
-            if ok:
-                backoff = 0.0
-                with self._lock:
-                    self._changed = False
-                    # Resolved alerts are told once; firing ones are kept for the next resend.
-                    self._pending = [a for a in self._pending if a.ended_at is None]
-            else:
-                backoff = min(self.resend_seconds, max(0.5, backoff * 2))
+            self._wake.wait(min(1.0, max(0.05, due - now)) if alerts else 1.0)
+            self._wake.clear()
 
     def _send(self, alerts: list[Alert]) -> bool:
         body = json.dumps(payload(alerts, self.generator_url)).encode()
