@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -648,3 +649,25 @@ def test_a_receiver_without_its_secret_is_a_clear_error(monkeypatch: pytest.Monk
         Alerting(m, m.config.alert_config)
     with pytest.raises(ConfigError, match=r"alerts\.webhook: unknown key 'secret'"):
         Config.from_dict({"alerts": {"webhook": {"url": "http://x", "secret": "inline"}}})
+
+
+@needs_alertmanager
+def test_the_demo_pages_through_a_real_alertmanager_and_resolves(alertmanager: Any, tmp_path: Path) -> None:
+    """Issue 4's "done when": the demo's floor goes wrong, the manager is paged within seconds, then told
+    it recovered — through `ccmon demo` and a real Alertmanager, as the README's commands run them."""
+    am, webhook = alertmanager
+    config = tmp_path / "ccmon.toml"
+    # A low limit, so that the simulated floor crosses it and recovers within the test's minute.
+    config.write_text(f'[alerts]\nalertmanager_url = "{am.url}"\n\n[alerts.longest_wait]\nabove = 2\n')
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "ccmon", "demo", "--config", str(config), "--listen", f"127.0.0.1:{port}",
+         "--duration", "90"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: "firing" in webhook.statuses("CcmonLongestWaitHigh"), 60)
+        assert wait_for(lambda: "resolved" in webhook.statuses("CcmonLongestWaitHigh"), 60)
+    finally:
+        demo.terminate()
+        demo.wait(timeout=10)

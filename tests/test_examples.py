@@ -88,3 +88,30 @@ def test_run_follows_a_test_switch_started_as_the_readme_says(
                 proc.wait(timeout=10)
         if switch.stdout is not None:
             switch.stdout.close()
+
+
+def test_the_example_alerting_configs_are_valid(tmp_path: Path) -> None:
+    import shutil
+
+    import ccmon
+
+    config = ccmon.Monitor(EXAMPLES / "ccmon-alerts.toml").config.alert_config
+    assert config.alertmanager_url == "http://127.0.0.1:9093"
+    amtool = shutil.which("amtool")
+    if amtool is not None:
+        out = subprocess.run(
+            [amtool, "check-config", str(EXAMPLES / "alertmanager.yml")], capture_output=True
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        # promtool resolves rule_files beside the config: check it with the exported rules next to it.
+        shutil.copy(EXAMPLES / "prometheus.yml", tmp_path / "prometheus.yml")
+        subprocess.run(
+            [sys.executable, "-m", "ccmon", "rules", "export", "--output", str(tmp_path / "ccmon-rules.yml")],
+            check=True,
+        )
+        out = subprocess.run(
+            [promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
