@@ -164,9 +164,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "source_silent",
-        {"silent_seconds": 600, "for": "0s"},
-        {"sources_up": [{"source": "ami", "up": True, "last_event_ts": 1000.0}], "wall_clock": 2000.0},
-        {"sources_up": [{"source": "ami", "up": True, "last_event_ts": 1500.0}], "wall_clock": 2000.0},
+        {"factor": 10, "min_seconds": 60, "max_seconds": 900, "for": "0s"},
+        # Usually an event every 5 s: 10 times that is 50 s, raised to the 60 s floor. 61 s is too long.
+        {"sources_up": [{"source": "ami", "up": True, "silent": 61.0, "usual_gap": 5.0}]},
+        # A night-time source (an event every 2 minutes) silent 10 minutes is as usual (limit 900 s).
+        {"sources_up": [{"source": "ami", "up": True, "silent": 600.0, "usual_gap": 120.0}]},
     ),
 ]
 
@@ -671,3 +673,27 @@ def test_the_demo_pages_through_a_real_alertmanager_and_resolves(alertmanager: A
     finally:
         demo.terminate()
         demo.wait(timeout=10)
+
+
+def test_a_sources_usual_gap_is_learned_from_what_ccmon_hears() -> None:
+    from ccmon.alerting import monitor_snapshot
+
+    class Up:
+        name, site, up = "queue_log", None, True
+
+    clock = Clock()
+    m = ccmon.Monitor()
+    snapshot = monitor_snapshot(m, AlertConfig(), lambda: [Up()], clock)
+
+    def heard() -> dict[str, Any]:
+        (s,) = snapshot()["sources_up"]
+        return {k: s[k] for k in ("silent", "usual_gap")}
+
+    assert heard() == {"silent": None, "usual_gap": None}  # nothing heard yet
+    for ts in (100, 105, 110):
+        m.feed(f"{ts}|c{ts}|sales|NONE|ENTERQUEUE||600|1\n".encode())
+        heard()
+        clock.t += 5
+    assert heard() == {"silent": 5.0, "usual_gap": 5.0}
+    clock.t += 100
+    assert heard() == {"silent": 105.0, "usual_gap": 5.0}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ccmon.alerting.prometheus_rules import rules_document
+from ccmon.alerting.prometheus_rules import measures, rules_document
 from ccmon.alerting.rules import ALERT_NAMES, AlertConfig
 
 PROMTOOL = shutil.which("promtool")
@@ -117,6 +117,8 @@ CASES: dict[str, tuple[list[dict[str, str]], str, str, dict[str, str], str]] = {
     "source_silent": (
         [
             series("ccmon_source_up", 'source="ami"', "1x25"),
+            # An event a second over the last hour: 10 x 1 s, raised to the 60 s floor.
+            series("ccmon_events_ingested_total", 'source="ami"', "0+60x25"),
             series("ccmon_source_last_event_timestamp_seconds", 'source="ami"', "0x20 1260x5"),
         ],
         "20m",
@@ -256,9 +258,14 @@ def test_prometheus_scrapes_the_demo_and_every_rule_and_panel_query_runs(tmp_pat
         assert wait_for(lambda: all(has_data(name) for name in recording), 30), [
             name for name in recording if not has_data(name)
         ]
-        # Every alerting rule's expression runs (its result is empty unless the floor is in trouble).
+        # Every alerting rule's expression runs (its result is empty unless the floor is in trouble), and what
+        # it measures returns data.
         for rule in doc["groups"][1]["rules"]:
             assert query(rule["expr"])["status"] == "success", rule["alert"]
+        measured = measures(AlertConfig())
+        assert wait_for(lambda: all(has_data(expr) for expr in measured.values()), 30), [
+            name for name, expr in measured.items() if not has_data(expr)
+        ]
 
         # Every query of every dashboard panel returns data, with the variables at "All".
         from ccmon import dashboards

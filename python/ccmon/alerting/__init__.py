@@ -28,14 +28,33 @@ log = logging.getLogger(__name__)
 
 
 def monitor_snapshot(
-    monitor: Monitor, config: AlertConfig, sources: Callable[[], Sequence[Source]]
+    monitor: Monitor,
+    config: AlertConfig,
+    sources: Callable[[], Sequence[Source]],
+    clock: Callable[[], float] = time.time,
 ) -> Callable[[], Snapshot]:
     """What the rules read, from the monitor: queues now and over the rules' windows, calls, agents."""
     windows = windows_needed(config)
+    # Per source: the newest event time seen, when (wall clock) it last changed, and the usual gap between
+    # changes (a moving average): what "silent for longer than usual" is measured against.
+    heard: dict[tuple[str, str], list[Any]] = {}
+
+    def hearing(key: tuple[str, str], ts: float | None, now: float) -> dict[str, float | None]:
+        if ts is None:
+            return {"silent": None, "usual_gap": None}
+        h = heard.get(key)
+        if h is None:
+            h = heard[key] = [ts, now, None]
+        elif ts != h[0]:
+            gap = now - h[1]
+            h[2] = gap if h[2] is None else 0.9 * h[2] + 0.1 * gap
+            h[0], h[1] = ts, now
+        return {"silent": now - h[1], "usual_gap": h[2]}
 
     def snapshot() -> Snapshot:
         last = {(s["site"], s["source"]): s["last_event_ts"] for s in monitor.sources()}
         default = monitor.config.site
+        now = clock()
         return {
             "queues": monitor.queues("all").to_dicts(),
             "queues_by_window": {w: monitor.queues(w).to_dicts() for w in windows},
@@ -45,11 +64,14 @@ def monitor_snapshot(
                 {
                     "source": s.name,
                     "up": s.up,
-                    "last_event_ts": last.get((default if s.site is None else s.site, s.name)),
+                    **hearing(
+                        (default if s.site is None else s.site, s.name),
+                        last.get((default if s.site is None else s.site, s.name)),
+                        now,
+                    ),
                 }
                 for s in sources()
             ],
-            "wall_clock": time.time(),
         }
 
     return snapshot

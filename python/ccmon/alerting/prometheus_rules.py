@@ -94,33 +94,50 @@ SUMMARIES = {
 }
 
 
-def _expr(rule: Rule) -> str:
+def _parts(rule: Rule) -> tuple[str, str]:
+    """A rule's expression as (what it measures, the condition on it): the measure alone returns data whenever
+    ccmon is scraped, firing or not (the tests run it against a live demo)."""
     p: Mapping[str, Any] = rule.params
     w = str(p.get("window", ""))
     enough = f"on({BY}) ccmon:queue_entries:increase{w} >= {p.get('min_offered', 0)}"
     agents = "ccmon_queue_agents"
-    exprs: dict[str, Callable[[], str]] = {
-        "service_level": lambda: f"ccmon:queue_service_level:ratio{w} < {p.get('below')} and {enough}",
-        "longest_wait": lambda: f"max by ({BY}) (ccmon_queue_longest_wait_seconds) > {p.get('above')}",
-        "abandon_rate": lambda: f"ccmon:queue_abandon:ratio{w} > {p.get('above')} and {enough}",
+    logged_in = f'max by ({BY}) ({agents}{{state="logged_in"}})'
+    parts: dict[str, Callable[[], tuple[str, str]]] = {
+        "service_level": lambda: (f"ccmon:queue_service_level:ratio{w}", f"< {p.get('below')} and {enough}"),
+        "longest_wait": lambda: (f"max by ({BY}) (ccmon_queue_longest_wait_seconds)", f"> {p.get('above')}"),
+        "abandon_rate": lambda: (f"ccmon:queue_abandon:ratio{w}", f"> {p.get('above')} and {enough}"),
         "no_agent_available": lambda: (
-            f'max by ({BY}) (ccmon_queue_calls_waiting) > 0 and on({BY}) max by ({BY}) ({agents}{{state="available"}}) == 0'
-            f' and on({BY}) max by ({BY}) ({agents}{{state="logged_in"}}) > 0'
+            f"max by ({BY}) (ccmon_queue_calls_waiting)",
+            f'> 0 and on({BY}) max by ({BY}) ({agents}{{state="available"}}) == 0 and on({BY}) {logged_in} > 0',
         ),
         "all_agents_paused": lambda: (
-            f'max by ({BY}) ({agents}{{state="paused"}}) == on({BY}) max by ({BY}) ({agents}{{state="logged_in"}})'
-            f' and on({BY}) max by ({BY}) ({agents}{{state="logged_in"}}) > 0'
+            f'max by ({BY}) ({agents}{{state="paused"}})',
+            f"== on({BY}) {logged_in} and on({BY}) {logged_in} > 0",
         ),
-        "caller": lambda: f'max by ({BY}) (ccmon_queue_calls_flagged{{flag="any"}}) > 0',
-        "repeat_rate": lambda: f"ccmon:queue_repeat_calls:ratio{w} > {p.get('above')} and {enough}",
-        "misroute_rate": lambda: f"ccmon:queue_misroutes:ratio{w} > {p.get('above')} and {enough}",
-        "source_down": lambda: "max by (site, source) (ccmon_source_up) == 0",
+        "caller": lambda: (f'max by ({BY}) (ccmon_queue_calls_flagged{{flag="any"}})', "> 0"),
+        "repeat_rate": lambda: (f"ccmon:queue_repeat_calls:ratio{w}", f"> {p.get('above')} and {enough}"),
+        "misroute_rate": lambda: (f"ccmon:queue_misroutes:ratio{w}", f"> {p.get('above')} and {enough}"),
+        "source_down": lambda: ("max by (site, source) (ccmon_source_up)", "== 0"),
+        # The usual gap is the mean one over the last hour (1 / events per second), as the built-in rule's
+        # moving average; `factor` times it, within [min_seconds, max_seconds] (max when nothing came).
         "source_silent": lambda: (
-            "time() - max by (site, source) (ccmon_source_last_event_timestamp_seconds)"
-            f" > {p.get('silent_seconds')} and on(site, source) max by (site, source) (ccmon_source_up) == 1"
+            "time() - max by (site, source) (ccmon_source_last_event_timestamp_seconds)",
+            f"> on(site, source) clamp({p.get('factor')} / sum by (site, source) (rate(ccmon_events_ingested_total[1h])),"
+            f" {p.get('min_seconds')}, {p.get('max_seconds')})"
+            " and on(site, source) max by (site, source) (ccmon_source_up) == 1",
         ),
     }
-    return exprs[rule.kind]()
+    return parts[rule.kind]()
+
+
+def _expr(rule: Rule) -> str:
+    measure, condition = _parts(rule)
+    return f"{measure} {condition}"
+
+
+def measures(config: AlertConfig) -> dict[str, str]:
+    """Each exported alert's measured quantity, without its condition (see `_parts`)."""
+    return {ALERT_NAMES[r.kind]: _parts(r)[0] for r in config.rules}
 
 
 def rules_document(config: AlertConfig) -> dict[str, Any]:

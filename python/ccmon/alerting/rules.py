@@ -52,7 +52,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "repeat_rate": {"window": "1h", "above": 0.20, "min_offered": 20, "for": "5m", "severity": "warning"},
     "misroute_rate": {"window": "1h", "above": 0.10, "min_offered": 20, "for": "5m", "severity": "warning"},
     "source_down": {"for": "30s", "severity": "critical"},
-    "source_silent": {"silent_seconds": 600.0, "for": "0s", "severity": "critical"},
+    "source_silent": {
+        "factor": 10.0,
+        "min_seconds": 60.0,
+        "max_seconds": 900.0,
+        "for": "0s",
+        "severity": "critical",
+    },
 }
 ALERT_NAMES = {
     "service_level": "CcmonServiceLevelLow",
@@ -407,12 +413,19 @@ def _source_down(params: Mapping[str, Any], snap: Snapshot) -> Iterable[Conditio
             yield Condition({"source": s["source"]})
 
 
+def silent_limit(params: Mapping[str, Any], usual_gap: float | None) -> float:
+    """How long a source may be silent: `factor` times its usual gap between events, within
+    [`min_seconds`, `max_seconds`]; `max_seconds` until its usual gap is known."""
+    if usual_gap is None:
+        return float(params["max_seconds"])
+    return float(min(params["max_seconds"], max(params["min_seconds"], params["factor"] * usual_gap)))
+
+
 def _source_silent(params: Mapping[str, Any], snap: Snapshot) -> Iterable[Condition]:
-    now = snap.get("wall_clock", time.time())
     for s in _rows(snap, "sources_up"):
-        last = s.get("last_event_ts")
-        if s["up"] and last is not None and now - last > params["silent_seconds"]:
-            yield Condition({"source": s["source"]}, {"silent": now - last})
+        silent = s.get("silent")
+        if s["up"] and silent is not None and silent > silent_limit(params, s.get("usual_gap")):
+            yield Condition({"source": s["source"]}, {"silent": silent, "usual_gap": s.get("usual_gap")})
 
 
 CONDITIONS: dict[str, Callable[[Mapping[str, Any], Snapshot], Iterable[Condition]]] = {
