@@ -669,6 +669,13 @@ def test_the_demo_pages_through_a_real_alertmanager_and_resolves(alertmanager: A
     )  # fmt: skip
     try:
         assert wait_for(lambda: "firing" in webhook.statuses("CcmonLongestWaitHigh"), 60)
+        (alert,) = [
+            a
+            for n in webhook.received
+            for a in n["alerts"]
+            if a["labels"]["alertname"] == "CcmonLongestWaitHigh"
+        ][:1]
+        assert alert["generatorURL"] == f"http://127.0.0.1:{port}/api/v1/alerts"
         assert wait_for(lambda: "resolved" in webhook.statuses("CcmonLongestWaitHigh"), 60)
     finally:
         demo.terminate()

@@ -5,6 +5,7 @@ Typer gives typed options, ``--help`` and error messages for free; rich draws th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -154,8 +155,12 @@ def _serve(
     monitor: Monitor, sources: list[Source], listen: str, duration: float | None
 ) -> tuple[Server, threading.Event]:
     stop = threading.Event()
+    alerts = monitor.config.alert_config
+    if not alerts.generator_url:
+        # Where an alert came from: this ccmon's list of what fires (Alertmanager links to it).
+        alerts = dataclasses.replace(alerts, generator_url=f"http://{listen}/api/v1/alerts")
     try:
-        alerting = Alerting(monitor, monitor.config.alert_config, lambda: sources)
+        alerting = Alerting(monitor, alerts, lambda: sources)
     except ConfigError as e:
         raise _fail(str(e)) from None
     try:
