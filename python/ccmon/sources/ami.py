@@ -15,21 +15,20 @@ jitter so that many monitors do not reconnect in step.
 from __future__ import annotations
 
 import logging
-import random
 import socket
 import threading
 import time
 from urllib.parse import urlparse
 
 from ccmon.monitor import Monitor
-from ccmon.sources import url_options
+from ccmon.sources.switch import Refused, SwitchClient
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
 
 
-class LoginRefused(Exception):
+class LoginRefused(Refused):
     """The manager answered the login with an error."""
 
 
@@ -44,7 +43,7 @@ def parse_ami_url(url: str) -> tuple[str, str, int]:
     return parsed.username, parsed.hostname, parsed.port or 5038
 
 
-class AmiClient:
+class AmiClient(SwitchClient):
     """Feeds one manager's events into a monitor until ``stop`` is set; ``up`` while logged in."""
 
     def __init__(
@@ -58,42 +57,12 @@ class AmiClient:
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
     ) -> None:
-        self.user, self.host, self.port = parse_ami_url(url)
+        self.user, host, port = parse_ami_url(url)
+        super().__init__(url, host, port, monitor, name, site, ping_seconds, min_backoff, max_backoff)
         self._secret = secret
-        self.monitor = monitor
-        options = url_options(url)
-        self.name = options.get("name", name)
-        self.site = options.get("site", site)
-        self.ping_seconds = ping_seconds
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self.connects = 0
-        self._up = False
-        # Its own generator: the global one belongs to the program (and tests check nobody else moves it).
-        self._jitter = random.Random()
 
-    @property
-    def up(self) -> bool:
-        return self._up
-
-    def run(self, stop: threading.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            try:
-                self._session(stop)
-                failures = 0
-            except LoginRefused as e:
-                log.error("%s: login as %s refused: %s", self.name, self.user, e)
-                failures += 1
-            except OSError as e:
-                log.warning("%s: connection to %s:%d lost: %s", self.name, self.host, self.port, e)
-                failures += 1
-            finally:
-                self._up = False
-            if stop.is_set():
-                return
-            delay = min(self.max_backoff, self.min_backoff * 2 ** max(0, failures - 1))
-            stop.wait(delay * self._jitter.uniform(0.5, 1.5))
+    def _refused(self, e: Refused) -> str:
+        return f"login as {self.user} refused: {e}"
 
     def _session(self, stop: threading.Event) -> None:
         with socket.create_connection((self.host, self.port), timeout=10) as conn:

@@ -12,14 +12,13 @@ that doubles up to ``max_backoff`` seconds, with jitter so that many monitors do
 from __future__ import annotations
 
 import logging
-import random
 import socket
 import threading
 import time
 from urllib.parse import urlparse
 
 from ccmon.monitor import Monitor
-from ccmon.sources import url_options
+from ccmon.sources.switch import Refused, SwitchClient
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ SUBSCRIBE = b"event plain CUSTOM callcenter::info\n\n"
 DISCONNECT_NOTICE = b"Content-Type: text/disconnect-notice"
 
 
-class AuthRefused(Exception):
+class AuthRefused(Refused):
     """The event socket answered ``auth`` with ``-ERR``."""
 
 
@@ -60,7 +59,7 @@ def _reply_text(block: bytes) -> str:
     return ""
 
 
-class EslClient:
+class EslClient(SwitchClient):
     """Feeds one switch's mod_callcenter events into a monitor until ``stop`` is set; ``up`` while
     subscribed."""
 
@@ -75,42 +74,12 @@ class EslClient:
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
     ) -> None:
-        self.host, self.port = parse_esl_url(url)
+        host, port = parse_esl_url(url)
+        super().__init__(url, host, port, monitor, name, site, ping_seconds, min_backoff, max_backoff)
         self._password = password
-        self.monitor = monitor
-        options = url_options(url)
-        self.name = options.get("name", name)
-        self.site = options.get("site", site)
-        self.ping_seconds = ping_seconds
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self.connects = 0
-        self._up = False
-        # Its own generator: the global one belongs to the program (and tests check nobody else moves it).
-        self._jitter = random.Random()
 
-    @property
-    def up(self) -> bool:
-        return self._up
-
-    def run(self, stop: threading.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            try:
-                self._session(stop)
-                failures = 0
-            except AuthRefused as e:
-                log.error("%s: %s:%d refused the password: %s", self.name, self.host, self.port, e)
-                failures += 1
-            except OSError as e:
-                log.warning("%s: connection to %s:%d lost: %s", self.name, self.host, self.port, e)
-                failures += 1
-            finally:
-                self._up = False
-            if stop.is_set():
-                return
-            delay = min(self.max_backoff, self.min_backoff * 2 ** max(0, failures - 1))
-            stop.wait(delay * self._jitter.uniform(0.5, 1.5))
+    def _refused(self, e: Refused) -> str:
+        return f"{self.host}:{self.port} refused the password: {e}"
 
     def _session(self, stop: threading.Event) -> None:
         with socket.create_connection((self.host, self.port), timeout=10) as conn:
