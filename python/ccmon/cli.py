@@ -276,26 +276,13 @@ def run(
         except (OSError, ValueError) as e:
             raise _fail(f"--jsonl-tcp {jsonl_tcp}: {e}") from None
     if ami:
-        secret = _ami_secret(ami_secret_file)
-        try:
-            for url in ami:
-                # One manager keeps the short source name; several are told apart by host and port.
-                client = AmiClient(url, secret, monitor)
-                if len(ami) > 1 and "name=" not in url:
-                    client.name = f"ami-{client.host}:{client.port}"
-                followers.append(client)
-        except ValueError as e:
-            raise _fail(str(e)) from None
+        secret = _secret(ami_secret_file, "CCMON_AMI_SECRET", "--ami", "secret", "--ami-secret-file")
+        followers += _switch_clients(ami, lambda url: AmiClient(url, secret, monitor), "ami")
     if freeswitch:
-        password = _esl_password(esl_password_file)
-        try:
-            for url in freeswitch:
-                esl = EslClient(url, password, monitor)
-                if len(freeswitch) > 1 and "name=" not in url:
-                    esl.name = f"freeswitch-{esl.host}:{esl.port}"
-                followers.append(esl)
-        except ValueError as e:
-            raise _fail(str(e)) from None
+        password = _secret(
+            esl_password_file, "CCMON_ESL_PASSWORD", "--freeswitch", "password", "--esl-password-file"
+        )
+        followers += _switch_clients(freeswitch, lambda url: EslClient(url, password, monitor), "freeswitch")
     names = [f.name for f in followers]
     if len(set(names)) != len(names):
         raise _fail(f"two sources have the same name ({', '.join(sorted(names))}); set name= in their URLs")
@@ -322,32 +309,33 @@ def run(
     server.stop()
 
 
-def _ami_secret(path: Path | None) -> str:
-    """The AMI secret: from the file when given, else from CCMON_AMI_SECRET."""
+def _secret(path: Path | None, env: str, flag: str, what: str, file_flag: str) -> str:
+    """A switch's secret: from the file named by `file_flag` when given, else from the environment variable
+    `env`; never from the command line."""
     if path is not None:
         try:
             return path.read_text().strip()
         except OSError as e:
-            raise _fail(f"--ami-secret-file: {e}") from None
-    secret = os.environ.get("CCMON_AMI_SECRET")
+            raise _fail(f"{file_flag}: {e}") from None
+    secret = os.environ.get(env)
     if not secret:
-        raise _fail("--ami needs its secret in CCMON_AMI_SECRET or a file named by --ami-secret-file")
+        raise _fail(f"{flag} needs its {what} in {env} or a file named by {file_flag}")
     return secret
 
 
-def _esl_password(path: Path | None) -> str:
-    """The event socket password: from the file when given, else from CCMON_ESL_PASSWORD."""
-    if path is not None:
-        try:
-            return path.read_text().strip()
-        except OSError as e:
-            raise _fail(f"--esl-password-file: {e}") from None
-    password = os.environ.get("CCMON_ESL_PASSWORD")
-    if not password:
-        raise _fail(
-            "--freeswitch needs its password in CCMON_ESL_PASSWORD or a file named by --esl-password-file"
-        )
-    return password
+def _switch_clients(urls: list[str], make: Callable[[str], Any], kind: str) -> list[Source]:
+    """One client per URL; one switch keeps the short source name, several are told apart by host and port
+    (unless their URLs name them)."""
+    clients = []
+    try:
+        for url in urls:
+            client = make(url)
+            if len(urls) > 1 and "name=" not in url:
+                client.name = f"{kind}-{client.host}:{client.port}"
+            clients.append(client)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    return clients
 
 
 @app.command()

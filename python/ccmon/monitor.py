@@ -270,9 +270,6 @@ class Monitor:
         fed = [s for s in self._sites.values() if s.fed]
         return sorted(fed, key=lambda s: s.name) or [self._site(None)]
 
-    def _has_site_names(self) -> bool:
-        return any(s.name for s in self._all())
-
     def feed(
         self, data: bytes, format: str = "queue_log", source: str | None = None, site: str | None = None
     ) -> None:
@@ -374,11 +371,13 @@ class Monitor:
     ) -> pl.DataFrame:
         """One DataFrame from every site's snapshot; with named sites, a ``site`` column first."""
         frames = []
-        for s in self._all():
+        sites = self._all()
+        named = any(s.name for s in sites)
+        for s in sites:
             with s.lock:
                 cols = snapshot(s.engine)
             frame = pl.DataFrame(cols, schema=schema)
-            if self._has_site_names():
+            if named:
                 frame.insert_column(0, pl.Series("site", [s.name] * frame.height, dtype=pl.String))
             frames.append(frame)
         return pl.concat(frames) if len(frames) > 1 else frames[0]
