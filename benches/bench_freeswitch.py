@@ -21,17 +21,13 @@ kept):
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_queue_log import ensure_queue_log
-from rust_parser import build, parse_only
-
-import ccmon
+from rust_parser import compare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,54 +173,19 @@ def main() -> int:
     path = queue_log.with_suffix(".esl")
     if not path.exists():
         to_esl(queue_log, path)
-    size = path.stat().st_size
-    results: dict[str, list[float]] = {}
-    counts: dict[str, tuple[int, int]] = {}
-    build()
-
-    def rust_parser() -> float:
-        secs, events, rejected = parse_only(path, "freeswitch")
-        counts["parser"] = (events, rejected)
-        return secs
-
-    def ccmon_esl() -> float:
-        m = ccmon.Monitor()
-        t = time.perf_counter()
-        m.feed_file(path, "freeswitch")
-        dt = time.perf_counter() - t
-        (src,) = m.sources()
-        counts["ccmon"] = (src["ingested"], src["rejected"])
-        return dt
-
-    def python_parser() -> float:
-        t = time.perf_counter()
-        counts["python"] = pure_python(path)
-        return time.perf_counter() - t
-
-    contenders = {
-        'ccmon `feed_file(format="freeswitch")` (parsed in Rust + engine)': ccmon_esl,
-        "pure Python ESL parser (framing, dict, unquote, checks; no figures)": python_parser,
-        "ccmon ESL parser alone (Rust `examples/parse_only`, no figures)": rust_parser,
-    }
-    for rnd in range(args.repeat):
-        for name, fn in contenders.items():
-            gc.collect()
-            results.setdefault(name, []).append(fn())
-        print(f"  round {rnd + 1} done", flush=True)
-    events = counts["python"][0]
-    best = {name: min(ts) for name, ts in results.items()}
-    names = list(contenders)
-    print(f"\n{events:,} mod_callcenter events as ESL messages, {size / 1e6:.0f} MB (best of {args.repeat}):")
-    for name in names:
-        print(f"  {name:<68} {best[name]:6.2f} s  {events / best[name] / 1e6:6.2f} M events/s")
-    ratio = best[names[1]] / best[names[0]]
-    print(f"\n  ccmon (parser + engine) / pure-Python parser: {ratio:.1f}×")
-    parsers = best[names[1]] / best[names[2]]
-    print(f"  ccmon parser / pure-Python parser:            {parsers:.1f}×  (target: 30×)")
-    same = counts["ccmon"] == counts["python"] == counts["parser"]
-    agree = "ccmon and pure Python agree on valid and rejected events"
-    print("  Checks: " + (agree if same else f"MISMATCH {counts}"))
-    return 0 if same else 1
+    return compare(
+        path,
+        "freeswitch",
+        pure_python,
+        (
+            'ccmon `feed_file(format="freeswitch")` (parsed in Rust + engine)',
+            "pure Python ESL parser (framing, dict, unquote, checks; no figures)",
+            "ccmon ESL parser alone (Rust `examples/parse_only`, no figures)",
+        ),
+        "mod_callcenter events as ESL messages",
+        "events",
+        args.repeat,
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ that set it beside a pure-Python parser: parser against parser, the same work on
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,3 +27,66 @@ def parse_only(path: Path, format: str) -> tuple[float, int, int]:
     # "<lines> lines in <seconds> s = <rate> M lines/s; <events> events, <rejected> rejected, checksum <n>"
     words = out.stdout.replace(",", "").replace(";", "").split()
     return float(words[3]), int(words[9]), int(words[11])
+
+
+def compare(
+    path: Path,
+    format: str,
+    pure_python: Callable[[Path], tuple[int, int]],
+    labels: tuple[str, str, str],
+    what: str,
+    unit: str,
+    repeat: int,
+) -> int:
+    """Times ccmon through the Python API (parser and engine), the pure-Python parser and ccmon's parser alone
+    on `path` in interleaved rounds, prints the best times and the ratios, and checks that the three agree
+    on (valid, rejected). `labels` names the three contenders in that order, `what` the input and `unit`
+    what is counted.
+    Returns the exit status: 1 when they disagree."""
+    import gc
+    import time
+
+    import ccmon
+
+    build()
+    counts: dict[str, tuple[int, int]] = {}
+
+    def ccmon_api() -> float:
+        m = ccmon.Monitor()
+        t = time.perf_counter()
+        m.feed_file(path, format)
+        dt = time.perf_counter() - t
+        (src,) = m.sources()
+        counts["ccmon"] = (src["ingested"], src["rejected"])
+        return dt
+
+    def python_parser() -> float:
+        t = time.perf_counter()
+        counts["python"] = pure_python(path)
+        return time.perf_counter() - t
+
+    def rust_parser() -> float:
+        secs, events, rejected = parse_only(path, format)
+        counts["parser"] = (events, rejected)
+        return secs
+
+    contenders = dict(zip(labels, (ccmon_api, python_parser, rust_parser), strict=True))
+    results: dict[str, list[float]] = {}
+    for rnd in range(repeat):
+        for name, fn in contenders.items():
+            gc.collect()
+            results.setdefault(name, []).append(fn())
+        print(f"  round {rnd + 1} done", flush=True)
+    events = counts["python"][0]
+    best = {name: min(ts) for name, ts in results.items()}
+    width = max(len(n) for n in labels)
+    print(f"\n{events:,} {what}, {path.stat().st_size / 1e6:.0f} MB (best of {repeat}):")
+    for name in labels:
+        print(f"  {name:<{width}} {best[name]:6.2f} s  {events / best[name] / 1e6:6.2f} M {unit}/s")
+    full, pure, parser = (best[n] for n in labels)
+    print(f"\n  ccmon (parser + engine) / pure-Python parser: {pure / full:.1f}×")
+    print(f"  ccmon parser / pure-Python parser:            {pure / parser:.1f}×  (target: 30×)")
+    same = counts["ccmon"] == counts["python"] == counts["parser"]
+    agree = "ccmon and pure Python agree on valid and rejected events"
+    print("  Checks: " + (agree if same else f"MISMATCH {counts}"))
+    return 0 if same else 1
