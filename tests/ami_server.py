@@ -14,6 +14,8 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
+from loopback import SessionServer
+
 
 @dataclass
 class Session:
@@ -55,7 +57,7 @@ class Session:
 
 
 @dataclass
-class AmiServer:
+class AmiServer(SessionServer):
     user: str
     secret: str
     sessions: list[Session]
@@ -66,29 +68,7 @@ class AmiServer:
     bind_port: int = 0
 
     def __post_init__(self) -> None:
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", self.bind_port))
-        self._sock.listen()
-        self.port = int(self._sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._sock.close()
-
-    def _accept(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            session = self.sessions[min(n, len(self.sessions) - 1)]
-            n += 1
-            threading.Thread(target=self._serve, args=(conn, session), daemon=True).start()
+        self._listen()
 
     def _serve(self, conn: socket.socket, session: Session) -> None:
         with conn:

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from loopback import SessionServer
+
 
 def event(headers: dict[str, str]) -> bytes:
     """One ``text/event-plain`` message: the envelope, then ``Key: url-encoded-value`` lines and a blank line,
@@ -49,7 +51,7 @@ class Session:
 
 
 @dataclass
-class EslServer:
+class EslServer(SessionServer):
     password: str
     sessions: list[Session]
     auths: list[str] = field(default_factory=list)
@@ -58,29 +60,7 @@ class EslServer:
     bind_port: int = 0
 
     def __post_init__(self) -> None:
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", self.bind_port))
-        self._sock.listen()
-        self.port = int(self._sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._sock.close()
-
-    def _accept(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            session = self.sessions[min(n, len(self.sessions) - 1)]
-            n += 1
-            threading.Thread(target=self._serve, args=(conn, session), daemon=True).start()
+        self._listen()
 
     def _serve(self, conn: socket.socket, session: Session) -> None:
         with conn:

@@ -1,0 +1,41 @@
+"""What the test switches (ami_server.py, esl_server.py) share: listening on 127.0.0.1 and giving the n-th
+connection the n-th of their scripted sessions (the last one again after that), each in its own thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+
+class SessionServer:
+    sessions: list[Any]
+    bind_port: int
+
+    def _listen(self) -> None:
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", self.bind_port))
+        self._sock.listen()
+        self.port = int(self._sock.getsockname()[1])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+
+    def _accept(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            session = self.sessions[min(n, len(self.sessions) - 1)]
+            n += 1
+            threading.Thread(target=self._serve, args=(conn, session), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, session: Any) -> None:
+        raise NotImplementedError
