@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -39,3 +41,31 @@ class SessionServer:
 
     def _serve(self, conn: socket.socket, session: Any) -> None:
         raise NotImplementedError
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class Stopper(threading.Event):
+    """Stops a client and waits for its thread: no test leaves one running into the next."""
+
+    thread: threading.Thread
+
+    def set(self) -> None:
+        super().set()
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive()
+
+
+def started(client: Any) -> Stopper:
+    """Runs a switch client in a thread; setting the returned event stops it and joins the thread."""
+    stop = Stopper()
+    stop.thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
+    stop.thread.start()
+    return stop

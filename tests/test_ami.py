@@ -175,38 +175,16 @@ def test_replay_recognises_an_ami_recording(tmp_path: Path) -> None:
 
 # --- the live client against a test manager that speaks the protocol ------------------------------------
 
-import threading  # noqa: E402
 
 from ami_server import AmiServer, Session  # noqa: E402
+from loopback import Stopper, started, wait_for  # noqa: E402
 
 from ccmon.sources.ami import AmiClient, parse_ami_url  # noqa: E402
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-class Stopper(threading.Event):
-    """Stops the client and waits for its thread: no test leaves one running into the next."""
-
-    thread: threading.Thread
-
-    def set(self) -> None:
-        super().set()
-        self.thread.join(timeout=15)
-
-
-def running(server: AmiServer, m: ccmon.Monitor, **kw: float) -> tuple[AmiClient, threading.Event]:
+def running(server: AmiServer, m: ccmon.Monitor, **kw: float) -> tuple[AmiClient, Stopper]:
     client = AmiClient(f"ami://ccmon@127.0.0.1:{server.port}", "s3cret", m, min_backoff=0.05, **kw)
-    stop = Stopper()
-    stop.thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
-    stop.thread.start()
-    return client, stop
+    return client, started(client)
 
 
 def offered(m: ccmon.Monitor) -> int:

@@ -10,8 +10,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 from esl_server import EslServer, Session, api_response, event
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback import Stopper, started, wait_for
 from reference import Event, render
 from test_spec_reference import ENGINE_BUGS, SUPPRESS, scenarios, windows_of
 
@@ -357,32 +356,9 @@ def test_a_bridge_end_the_session_does_not_come_back_from_is_the_end_of_the_call
 # --- the live client against a test event socket that speaks the protocol -------------------------------
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-class Stopper(threading.Event):
-    """Stops the client and waits for its thread: no test leaves one running into the next."""
-
-    thread: threading.Thread
-
-    def set(self) -> None:
-        super().set()
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive()
-
-
 def running(server: EslServer, m: ccmon.Monitor, **kw: float) -> tuple[EslClient, Stopper]:
     client = EslClient(f"esl://127.0.0.1:{server.port}", "ClueCon", m, min_backoff=0.05, **kw)
-    stop = Stopper()
-    stop.thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
-    stop.thread.start()
-    return client, stop
+    return client, started(client)
 
 
 def offered(m: ccmon.Monitor) -> int:
