@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ccmon.alerting.rules import ALERT_NAMES, AlertConfig, Rule
+from ccmon.alerting.rules import ALERT_NAMES, AlertConfig, Rule, windows_needed
 
 BY = "site, queue"
 
@@ -29,9 +29,9 @@ def _closed(window: str) -> str:
     return _increase("ccmon_queue_outcomes_total", window, '{outcome!="lost"}')
 
 
-def recording_rules(windows: set[str]) -> list[dict[str, str]]:
+def recording_rules(windows: list[str]) -> list[dict[str, str]]:
     rules = []
-    for w in sorted(windows):
+    for w in windows:
         short = _increase("ccmon_queue_short_abandoned_total", w)
         abandoned = _increase("ccmon_queue_outcomes_total", w, '{outcome="abandoned"}')
         rules += [
@@ -142,7 +142,6 @@ def measures(config: AlertConfig) -> dict[str, str]:
 
 def rules_document(config: AlertConfig) -> dict[str, Any]:
     """The rule file as a document: a recording group and an alerting group."""
-    windows = {str(r.params["window"]) for r in config.rules if "window" in r.params}
     alerts = []
     for rule in config.rules:
         target = f"{float(rule.params['below']):.0%}" if "below" in rule.params else ""
@@ -157,7 +156,7 @@ def rules_document(config: AlertConfig) -> dict[str, Any]:
         )
     return {
         "groups": [
-            {"name": "ccmon-recording", "rules": recording_rules(windows)},
+            {"name": "ccmon-recording", "rules": recording_rules(windows_needed(config))},
             {"name": "ccmon-alerts", "rules": alerts},
         ]
     }

@@ -444,12 +444,3 @@ CONDITIONS: dict[str, Callable[[Mapping[str, Any], Snapshot], Iterable[Condition
 
 def windows_needed(config: AlertConfig) -> list[str]:
     return sorted({str(r.params["window"]) for r in config.rules if "window" in r.params})
-
-
-def replace_params(config: AlertConfig, kind: str, **params: Any) -> AlertConfig:
-    """A copy of `config` with some of one rule's parameters changed (for tests and tools)."""
-    rules = tuple(
-        Rule(r.kind, {**r.params, **params}, r.given | set(params)) if r.kind == kind else r
-        for r in config.rules
-    )
-    return dataclasses.replace(config, rules=rules)
