@@ -1818,14 +1818,17 @@ impl Book {
                 break;
             }
             self.leaving.pop_front();
-            let Some(call) = calls.get_mut(id) else {
-                continue;
-            };
-            if call.seq != seq || call.state != CallState::Waiting {
-                continue;
+            self.time_out_left(calls, left, id, seq);
+        }
+    }
+
+    /// The entry `seq` of call `id`, left at `left` with no answer: timed out then, if it still waits.
+    fn time_out_left(&mut self, calls: &mut CallTable, left: f64, id: CallId, seq: u32) {
+        if let Some(call) = calls.get_mut(id) {
+            if call.seq == seq && call.state == CallState::Waiting {
+                self.agents.unanswered(call.queue, &call.key, left);
+                self.flow_out(call, Outcome::TimedOut, left);
             }
-            self.agents.unanswered(call.queue, &call.key, left);
-            self.flow_out(call, Outcome::TimedOut, left);
         }
     }
 
@@ -1871,14 +1874,8 @@ impl Book {
         let Some(i) = self.leaving.iter().position(|l| l.1 == id) else {
             return;
         };
-        let Some((left, id, seq)) = self.leaving.remove(i) else {
-            return;
-        };
-        if let Some(call) = calls.get_mut(id) {
-            if call.seq == seq && call.state == CallState::Waiting {
-                self.agents.unanswered(call.queue, &call.key, left);
-                self.flow_out(call, Outcome::TimedOut, left);
-            }
+        if let Some((left, id, seq)) = self.leaving.remove(i) {
+            self.time_out_left(calls, left, id, seq);
         }
     }
 
