@@ -596,26 +596,57 @@ impl Engine {
                 }
             }
         }
+        if format == Format::Jsonl {
+            // A line the JSON fast path takes is parsed as its end is found, saving a newline search per line;
+            // the others (and an over-long one) are found with memchr like every other format's lines.
+            let mut start = 0;
+            while let Some(data) = rest.get(start..).filter(|d| !d.is_empty()) {
+                let len = match jsonl::parse_prefix(data) {
+                    Some((len, parsed)) if len <= max => {
+                        src.lines += 1;
+                        Self::apply_json(
+                            &mut self.book,
+                            &mut self.calls,
+                            src,
+                            &data[..len],
+                            parsed,
+                        );
+                        len
+                    }
+                    _ => match memchr::memchr(b'\n', data) {
+                        Some(len) => {
+                            Self::whole_line(
+                                &mut self.book,
+                                &mut self.calls,
+                                src,
+                                format,
+                                &data[..len],
+                            );
+                            len
+                        }
+                        None => break,
+                    },
+                };
+                start += len + 1;
+            }
+            Self::buffer_partial(src, format, &rest[start.min(rest.len())..], max);
+            return;
+        }
         if format != Format::QueueLog {
-            // JSON lines and AMI: a line at a time through the same path as a line completed across chunks
+            // AMI and FreeSWITCH: a line at a time through the same path as a line completed across chunks
             // (so an over-long line is `line_too_long` however the input was cut); only queue_log is batched
             // and prefetched below. Lines are found with memchr: these formats need no `|` positions, and
             // AMI's lines are short, so the queue_log scanner's block setup would cost more than it saves.
             let mut start = 0;
             for newline in memchr::memchr_iter(b'\n', rest) {
-                let line = &rest[start..newline];
+                Self::whole_line(
+                    &mut self.book,
+                    &mut self.calls,
+                    src,
+                    format,
+                    &rest[start..newline],
+                );
                 start = newline + 1;
-                src.lines += 1;
-                if line.len() > max && format == Format::FreeSwitch {
-                    // Not a rejection of its own: its message is one bad_frame, and its bytes still count
-                    // towards the body they belong to.
-                    Self::apply_fs_dropped(&mut self.book, &mut self.calls, src, line.len());
-                } else if line.len() > max {
-                    let n = src.lines;
-                    src.reject(RejectReason::LineTooLong, Some(n), line);
-                } else {
-                    Self::process_line(&mut self.book, &mut self.calls, src, format, line);
-                }
             }
             Self::buffer_partial(src, format, &rest[start..], max);
             return;
@@ -762,6 +793,29 @@ impl Engine {
         (shown, more)
     }
 
+    /// One whole line (without its newline) of a format read a line at a time: counted, and over-long
+    /// lines kept out.
+    fn whole_line(
+        book: &mut Book,
+        calls: &mut CallTable,
+        src: &mut SourceStats,
+        format: Format,
+        line: &[u8],
+    ) {
+        src.lines += 1;
+        let max = book.cfg.max_line_bytes;
+        if line.len() > max && format == Format::FreeSwitch {
+            // Not a rejection of its own: its message is one bad_frame, and its bytes still count towards
+            // the body they belong to.
+            Self::apply_fs_dropped(book, calls, src, line.len());
+        } else if line.len() > max {
+            let n = src.lines;
+            src.reject(RejectReason::LineTooLong, Some(n), line);
+        } else {
+            Self::process_line(book, calls, src, format, line);
+        }
+    }
+
     fn process_line(
         book: &mut Book,
         calls: &mut CallTable,
@@ -771,7 +825,9 @@ impl Engine {
     ) {
         let parsed = match format {
             Format::QueueLog => queue_log::parse_line(line),
-            Format::Jsonl => return Self::apply_json_line(book, calls, src, line),
+            Format::Jsonl => {
+                return Self::apply_json(book, calls, src, line, jsonl::parse_line(line))
+            }
             Format::Ami => {
                 let max = book.cfg.max_line_bytes;
                 return Self::apply_ami_line(book, calls, src, line, max);
@@ -1038,8 +1094,15 @@ impl Engine {
         }
     }
 
-    fn apply_json_line(book: &mut Book, calls: &mut CallTable, src: &mut SourceStats, line: &[u8]) {
-        match jsonl::parse_line(line) {
+    /// `line` parsed as `parsed` (the line is kept for forwarding and rejection messages).
+    fn apply_json(
+        book: &mut Book,
+        calls: &mut CallTable,
+        src: &mut SourceStats,
+        line: &[u8],
+        parsed: jsonl::JsonLine<'_>,
+    ) {
+        match parsed {
             jsonl::JsonLine::Event(ev) if !ev.site.is_empty() && ev.site != book.cfg.site => {
                 let site = ev.site.as_ref();
                 let i = match src.forwarded.iter().position(|(s, _)| s == site) {

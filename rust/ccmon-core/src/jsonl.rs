@@ -147,25 +147,137 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
             return JsonLine::Rejected(RejectReason::InvalidJson, "not a JSON object".into());
         }
     }
-    let raw: Raw<'_> = match if fast { flat_object(line) } else { None } {
-        Some(raw) => raw,
-        None => match serde_json::from_slice(line) {
-            Ok(raw) => raw,
-            Err(_) => return explain(line),
-        },
-    };
-    let Some(name) = raw
-        .kind
-        .as_ref()
-        .map(|t| t.0.as_ref())
-        .filter(|t| !t.is_empty())
-    else {
+    if fast {
+        let mut flat = Flat::default();
+        if flat_object(line, &mut flat) == Some(line.len()) {
+            if let Some(parsed) = flat.event(line) {
+                return parsed;
+            }
+        }
+    }
+    match serde_json::from_slice::<Raw<'_>>(line) {
+        Ok(raw) => event(
+            raw.ts,
+            raw.id,
+            [
+                raw.kind,
+                raw.call,
+                raw.queue,
+                raw.agent,
+                raw.caller,
+                raw.class,
+                raw.reason,
+                raw.site,
+                raw.to_queue,
+            ]
+            .map(|t| t.unwrap_or_default().0),
+        ),
+        Err(_) => explain(line),
+    }
+}
+
+/// The slots of the text fields ccmon reads, in [`Flat::text`] and as `event` takes them.
+const TYPE: usize = 0;
+const CALL: usize = 1;
+const QUEUE: usize = 2;
+const AGENT: usize = 3;
+const CALLER: usize = 4;
+const CLASS: usize = 5;
+const REASON: usize = 6;
+const SITE: usize = 7;
+const TO_QUEUE: usize = 8;
+/// The two fields that are not text.
+const TS: usize = 9;
+const ID: usize = 10;
+
+/// The fields ccmon reads, each with its closing quote, and its slot.
+const KEY_SLOTS: [(&[u8], usize); 11] = [
+    (b"ts\"", TS),
+    (b"type\"", TYPE),
+    (b"call\"", CALL),
+    (b"queue\"", QUEUE),
+    (b"agent\"", AGENT),
+    (b"caller\"", CALLER),
+    (b"id\"", ID),
+    (b"class\"", CLASS),
+    (b"reason\"", REASON),
+    (b"site\"", SITE),
+    (b"to_queue\"", TO_QUEUE),
+];
+
+/// Each of [`KEY_SLOTS`] as a little-endian word of its first eight bytes, and the mask of those bytes.
+const KEY_WORDS: [(u64, u64); 11] = {
+    let mut words = [(0, 0); 11];
+    let mut k = 0;
+    while k < KEY_SLOTS.len() {
+        let key = KEY_SLOTS[k].0;
+        let mut j = 0;
+        while j < key.len() && j < 8 {
+            words[k].0 |= (key[j] as u64) << (8 * j);
+            words[k].1 |= 0xff << (8 * j);
+            j += 1;
+        }
+        k += 1;
+    }
+    words
+};
+
+/// The key whose text starts at `start` (after its opening quote): its slot (`None` for a field ccmon does
+/// not read) and the index of its closing quote. A field ccmon reads is recognised by its first letter and a
+/// compare of one word, without a search for its end.
+#[inline]
+fn key_at(b: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
+    if let Some(bytes) = b.get(start..start + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(bytes);
+        let w = u64::from_le_bytes(word);
+        let candidates: &[usize] = match w as u8 {
+            b't' => &[0, 1, 10],
+            b'c' => &[2, 5, 7],
+            b'q' => &[3],
+            b'a' => &[4],
+            b'i' => &[6],
+            b'r' => &[8],
+            b's' => &[9],
+            _ => &[],
+        };
+        for &k in candidates {
+            let ((key, slot), (pattern, mask)) = (KEY_SLOTS[k], KEY_WORDS[k]);
+            // Only `to_queue"` is longer than a word: its quote is the ninth byte.
+            if w & mask == pattern && (key.len() <= 8 || b.get(start + 8) == Some(&b'"')) {
+                return Some((Some(slot), start + key.len() - 1));
+            }
+        }
+    }
+    // A field ccmon does not read, or a line that ends within eight bytes.
+    let end = string_end(b, start)?;
+    let key = b.get(start..end)?;
+    let slot = KEY_SLOTS
+        .iter()
+        .find(|(k, _)| k.get(..k.len() - 1) == Some(key))
+        .map(|&(_, slot)| slot);
+    Some((slot, end))
+}
+
+/// Checks one object's fields (as either parser found them; an absent or null text field is "") and makes
+/// the event.
+#[inline]
+fn event<'a, S>(ts: Option<f64>, id: Option<Id<'a>>, mut text: [S; 9]) -> JsonLine<'a>
+where
+    S: AsRef<str> + Into<Cow<'a, str>> + Default,
+{
+    let name = text[TYPE].as_ref();
+    if name.is_empty() {
         return missing("type", None);
-    };
-    let Some(&(_, ty)) = TYPES.iter().find(|(n, _)| *n == name) else {
+    }
+    // Names of the same length first: most lookups compare no text at all.
+    let Some(&(_, ty)) = TYPES
+        .iter()
+        .find(|(n, _)| n.len() == name.len() && *n == name)
+    else {
         return JsonLine::Unknown;
     };
-    let Some(ts) = raw.ts else {
+    let Some(ts) = ts else {
         return missing("ts", Some(name));
     };
     if !(0.0..=MAX_TS).contains(&ts) {
@@ -174,44 +286,94 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
             format!("field `ts` must be epoch seconds between 0 and year 3000, not {ts}"),
         );
     }
-    let given = |f: &Option<Text<'_>>| f.as_ref().is_some_and(|v| !v.0.is_empty());
-    for (field, needed, value) in [
-        ("call", ty.needs_call, &raw.call),
-        ("queue", ty.needs_queue, &raw.queue),
-        ("agent", ty.needs_agent, &raw.agent),
+    for (field, needed, slot) in [
+        ("call", ty.needs_call, CALL),
+        ("queue", ty.needs_queue, QUEUE),
+        ("agent", ty.needs_agent, AGENT),
     ] {
-        if needed && !given(value) {
+        if needed && text[slot].as_ref().is_empty() {
             return missing(field, Some(name));
         }
     }
+    let detail = match ty.kind {
+        Kind::AgentPause => REASON,
+        Kind::Transfer => TO_QUEUE,
+        _ => CLASS,
+    };
+    let mut take = |slot: usize| std::mem::take(&mut text[slot]).into();
     JsonLine::Event(JsonEvent {
         ts,
         kind: ty.kind,
-        call: raw.call.unwrap_or_default().0,
-        queue: raw.queue.unwrap_or_default().0,
-        agent: raw.agent.unwrap_or_default().0,
-        caller: raw.caller.unwrap_or_default().0,
-        detail: match ty.kind {
-            Kind::AgentPause => raw.reason,
-            Kind::Transfer => raw.to_queue,
-            _ => raw.class,
-        }
-        .unwrap_or_default()
-        .0,
-        id: raw.id,
-        site: raw.site.unwrap_or_default().0,
+        call: take(CALL),
+        queue: take(QUEUE),
+        agent: take(AGENT),
+        caller: take(CALLER),
+        detail: take(detail),
+        id,
+        site: take(SITE),
     })
+}
+
+/// Parses the line at the start of `data` (which holds more after it) when the fast path takes it: the
+/// line's length without its newline, and what it is. `None` when the fast path leaves the line to
+/// [`parse_line`], or when `data` holds no newline after it yet. Finding the line's end while parsing it
+/// saves a search for the newline per line.
+///
+/// ```
+/// use ccmon_core::jsonl::{parse_prefix, JsonLine};
+/// let data = b"{\"ts\": 5, \"call\": \"c1\", \"type\": \"enter\", \"queue\": \"sales\"}\r\n{\"ts\": 6";
+/// let (len, JsonLine::Event(e)) = parse_prefix(data).unwrap() else { panic!() };
+/// assert_eq!((len, e.queue.as_ref()), (59, "sales")); // the line, its `\r` included
+/// assert_eq!(parse_prefix(&data[len + 1..]), None);
+/// ```
+#[inline]
+pub fn parse_prefix(data: &[u8]) -> Option<(usize, JsonLine<'_>)> {
+    let mut flat = Flat::default();
+    let end = flat_object(data, &mut flat)?;
+    if end == data.len() {
+        return None;
+    }
+    let line = data.get(..end)?;
+    Some((end, flat.event(line)?))
+}
+
+/// What the fast path found in a line: where its text fields and text `id` are (start and end of each, in
+/// bytes; `(0, 0)` when absent or null), and its numbers.
+#[derive(Default)]
+struct Flat {
+    ts: Option<f64>,
+    id_number: Option<u64>,
+    id_text: Option<(usize, usize)>,
+    text: [(usize, usize); 9],
+}
+
+impl Flat {
+    /// The event of `line`, the line `flat_object` read; `None` when the line is not UTF-8 (serde then says
+    /// so).
+    #[inline]
+    fn event(self, line: &[u8]) -> Option<JsonLine<'_>> {
+        // One check of the line, cheaper than one per string. Quotes are ASCII, so every slice between two
+        // of them is UTF-8 too.
+        let text = simdutf8::basic::from_utf8(line).ok()?;
+        let mut fields = [""; 9];
+        for (field, &(start, end)) in fields.iter_mut().zip(&self.text) {
+            *field = text.get(start..end)?;
+        }
+        let id = match (self.id_number, self.id_text) {
+            (Some(n), _) => Some(Id::Number(n)),
+            (None, Some((start, end))) => Some(Id::Text(Cow::Borrowed(text.get(start..end)?))),
+            (None, None) => None,
+        };
+        Some(event(self.ts, id, fields))
+    }
 }
 
 /// The fast path, for the lines producers nearly always write: one flat object whose values are strings
 /// without escapes, plain numbers or null. Anything else (escapes, nested values, exponents, long numbers, a
 /// repeated field, a syntax error) returns `None` and goes to serde, which then decides — so both paths give
-/// the same result for every line this one accepts (a property test checks it).
-fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
-    // Strings are borrowed as &str: the line must be UTF-8 (a SIMD check, cheaper than one per string).
-    let text = std::str::from_utf8(line).ok()?;
-    let b = text.as_bytes();
-    let mut raw = Raw::default();
+/// the same result for every line this one accepts (a property test checks it). Returns where the line ends:
+/// the index of its newline, or `b.len()`.
+fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
     let mut seen = 0u16;
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -219,124 +381,137 @@ fn flat_object(line: &[u8]) -> Option<Raw<'_>> {
     }
     i = skip_ws(b, i + 1);
     if b.get(i) == Some(&b'}') {
-        return (skip_ws(b, i + 1) == b.len()).then_some(raw);
+        return line_end(b, i + 1);
     }
     loop {
-        let (key, after) = string_at(text, i)?;
-        i = skip_ws(b, after);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (slot, key_end) = key_at(b, i + 1)?;
+        i = skip_ws(b, key_end + 1);
         if b.get(i) != Some(&b':') {
             return None;
         }
         i = skip_ws(b, i + 1);
-        let value = match b.get(i)? {
-            b'"' => {
-                let (v, after) = string_at(text, i)?;
-                i = after;
-                Value::Text(v)
+        if let Some(slot) = slot {
+            // A repeated field (even after a null) is an error for serde: let it say so.
+            let bit = 1u16 << slot;
+            if seen & bit != 0 {
+                return None;
             }
-            b'n' if b.get(i..i + 4) == Some(b"null") => {
-                i += 4;
-                Value::Null
-            }
-            b'-' | b'0'..=b'9' => {
-                let (v, after) = number_at(b, i)?;
-                i = after;
-                Value::Number(v)
-            }
-            _ => return None,
-        };
-        // A repeated field (even after a null) is an error for serde: let it say so.
-        let bit = match key {
-            "ts" => 1,
-            "type" => 2,
-            "call" => 4,
-            "queue" => 8,
-            "agent" => 16,
-            "caller" => 32,
-            "id" => 64,
-            "class" => 128,
-            "reason" => 256,
-            "site" => 512,
-            "to_queue" => 1024,
-            _ => 0,
-        };
-        if seen & bit != 0 {
-            return None;
+            seen |= bit;
         }
-        seen |= bit;
-        match (key, value) {
-            (_, Value::Null) => {}
-            ("ts", Value::Number(n)) => raw.ts = Some(n.value),
-            ("id", Value::Number(n)) => raw.id = Some(Id::Number(n.integer?)),
-            ("id", Value::Text(v)) => raw.id = Some(Id::Text(Cow::Borrowed(v))),
-            ("type", Value::Text(v)) => raw.kind = Some(Text(Cow::Borrowed(v))),
-            ("call", Value::Text(v)) => raw.call = Some(Text(Cow::Borrowed(v))),
-            ("queue", Value::Text(v)) => raw.queue = Some(Text(Cow::Borrowed(v))),
-            ("agent", Value::Text(v)) => raw.agent = Some(Text(Cow::Borrowed(v))),
-            ("caller", Value::Text(v)) => raw.caller = Some(Text(Cow::Borrowed(v))),
-            ("class", Value::Text(v)) => raw.class = Some(Text(Cow::Borrowed(v))),
-            ("reason", Value::Text(v)) => raw.reason = Some(Text(Cow::Borrowed(v))),
-            ("site", Value::Text(v)) => raw.site = Some(Text(Cow::Borrowed(v))),
-            ("to_queue", Value::Text(v)) => raw.to_queue = Some(Text(Cow::Borrowed(v))),
-            // A field ccmon reads, of the wrong type: serde's error names it.
-            _ if bit != 0 => return None,
-            // A field ccmon does not read: skipped.
-            _ => {}
+        match *b.get(i)? {
+            b'"' => {
+                let end = string_end(b, i + 1)?;
+                match slot {
+                    Some(ID) => flat.id_text = Some((i + 1, end)),
+                    // A number field given as text: serde's error names it.
+                    Some(TS) => return None,
+                    Some(s) => *flat.text.get_mut(s)? = (i + 1, end),
+                    None => {}
+                }
+                i = end + 1;
+            }
+            b'n' if b.get(i..i + 4) == Some(b"null") => i += 4,
+            b'-' | b'0'..=b'9' => {
+                let (number, after) = number_at(b, i)?;
+                i = after;
+                match slot {
+                    Some(TS) => flat.ts = Some(number.value),
+                    Some(ID) => flat.id_number = Some(number.integer?),
+                    Some(_) => return None,
+                    None => {}
+                }
+            }
+            // true, false, arrays and objects: rare, and serde's.
+            _ => return None,
         }
         i = skip_ws(b, i);
         match b.get(i)? {
             b',' => i = skip_ws(b, i + 1),
-            b'}' => return (skip_ws(b, i + 1) == b.len()).then_some(raw),
+            b'}' => return line_end(b, i + 1),
             _ => return None,
         }
     }
 }
 
-enum Value<'a> {
-    Text(&'a str),
-    Number(Number),
-    Null,
+/// After an object's closing brace at `i - 1`: where its line ends (only whitespace may follow it).
+#[inline]
+fn line_end(b: &[u8], i: usize) -> Option<usize> {
+    let end = skip_ws(b, i);
+    matches!(b.get(end), None | Some(b'\n')).then_some(end)
 }
 
 /// A JSON number of at most 15 significant digits and no exponent: its value is then exact as serde computes
-/// it (mantissa ÷ 10^fraction digits, both exact in f64).
+/// it (mantissa ÷ 10^fraction digits, both exact in f64, one correctly rounded division).
 struct Number {
     value: f64,
     /// The number, when it is a non-negative integer.
     integer: Option<u64>,
 }
 
+/// Whitespace within a line: a newline ends the line instead.
+#[inline]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+    // Most bytes looked at are not whitespace: one compare turns them away.
+    while b
+        .get(i)
+        .is_some_and(|&c| c <= b' ' && matches!(c, b' ' | b'\t' | b'\r'))
+    {
         i += 1;
     }
     i
 }
 
-/// The string starting at the quote at `i`, and the index after its closing quote; `None` for escapes and
-/// control characters (serde's business).
-fn string_at(text: &str, i: usize) -> Option<(&str, usize)> {
-    let b = text.as_bytes();
-    if b.get(i) != Some(&b'"') {
-        return None;
+/// The index of the quote that closes the string whose text starts at `start`; `None` for escapes and
+/// control characters (serde's business) and for a string the line does not close. Eight bytes at a time.
+#[inline]
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = start;
+    while let Some(word) = b.get(i..i + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_le_bytes(bytes);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // The high bit of each byte that is a quote, a backslash or below 0x20. A borrow can mark a byte
+        // above a true one, never below it: the lowest mark is exact.
+        let marks = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | w.wrapping_sub(ONES * 0x20) & !w)
+            & HIGH;
+        if marks != 0 {
+            let at = i + (marks.trailing_zeros() / 8) as usize;
+            return (b.get(at) == Some(&b'"')).then_some(at);
+        }
+        i += 8;
     }
-    let start = i + 1;
-    let len = b
-        .get(start..)?
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    let end = start + len;
-    if b.get(end) != Some(&b'"') {
-        return None;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => return Some(i),
+            b'\\' | 0..=0x1f => return None,
+            _ => i += 1,
+        }
     }
-    Some((text.get(start..end)?, end + 1))
+    None
 }
+
+/// Exact powers of ten, for fractions of up to 15 digits.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
 
 fn number_at(b: &[u8], i: usize) -> Option<(Number, usize)> {
     let negative = b.get(i) == Some(&b'-');
-    let mut j = i + usize::from(negative);
-    let int_start = j;
-    while b.get(j).is_some_and(u8::is_ascii_digit) {
+    let int_start = i + usize::from(negative);
+    let mut j = int_start;
+    // A number of more than 15 digits goes to serde below; until then its mantissa may wrap, harmlessly.
+    let mut mantissa: u64 = 0;
+    while let Some(&c) = b.get(j).filter(|c| c.is_ascii_digit()) {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
         j += 1;
     }
     let int_digits = j - int_start;
@@ -347,7 +522,8 @@ fn number_at(b: &[u8], i: usize) -> Option<(Number, usize)> {
     let mut frac_digits = 0;
     if b.get(j) == Some(&b'.') {
         j += 1;
-        while b.get(j).is_some_and(u8::is_ascii_digit) {
+        while let Some(&c) = b.get(j).filter(|c| c.is_ascii_digit()) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
             j += 1;
             frac_digits += 1;
         }
@@ -358,18 +534,11 @@ fn number_at(b: &[u8], i: usize) -> Option<(Number, usize)> {
     if matches!(b.get(j), Some(b'e' | b'E')) || int_digits + frac_digits > 15 {
         return None;
     }
-    let mut mantissa: u64 = 0;
-    for &c in b.get(int_start..j)? {
-        if c != b'.' {
-            mantissa = mantissa * 10 + u64::from(c - b'0');
-        }
-    }
-    let magnitude = mantissa as f64 / 10f64.powi(frac_digits as i32);
+    let magnitude = mantissa as f64 / POW10.get(frac_digits)?;
     let value = if negative { -magnitude } else { magnitude };
     let integer = (!negative && frac_digits == 0).then_some(mantissa);
     Some((Number { value, integer }, j))
 }
-
 fn missing<'a>(field: &str, kind: Option<&str>) -> JsonLine<'a> {
     let why = match kind {
         Some(k) => format!("field `{field}` is required for type \"{k}\""),
@@ -548,12 +717,28 @@ mod tests {
 
     /// Pieces of JSON objects, the usual and the awkward: every line built from them must parse the same with
     /// and without the fast path.
-    const KEYS: [&str; 13] = [
-        "ts", "type", "call", "queue", "agent", "caller", "id", "class", "reason", "site",
-        "to_queue", "x", "",
+    const KEYS: [&str; 15] = [
+        "ts",
+        "type",
+        "call",
+        "queue",
+        "agent",
+        "caller",
+        "id",
+        "class",
+        "reason",
+        "site",
+        "to_queue",
+        "x",
+        "",
+        "x-vendor-extension",
+        "to_queue_",
     ];
     /// Values the fast path takes...
-    const PLAIN: [&str; 16] = [
+    const PLAIN: [&str; 19] = [
+        "\"PJSIP/trunk-0001-0000abcd\"",
+        "\"fila de atenção ao cliente\"",
+        "\"exactly8\"",
         "1700000000",
         "1700000000.25",
         "1700000000.123456",
@@ -572,7 +757,11 @@ mod tests {
         "\"7\"",
     ];
     /// ...and values it leaves to serde.
-    const AWKWARD: [&str; 12] = [
+    const AWKWARD: [&str; 16] = [
+        "\"PJSIP/trunk\\\"0001\"",
+        "\"PJSIP/trunk\t0001\"",
+        "\"PJSIP/trunk\\u00e7\"",
+        "\"0123456789abcdef",
         "01",
         "1e3",
         "1.",
@@ -618,13 +807,42 @@ mod tests {
         fn the_fast_path_takes_the_usual_lines(ts in 0u64..4_000_000_000, frac in proptest::option::of(0u32..1000)) {
             let ts = match frac { Some(f) => format!("{ts}.{f}"), None => ts.to_string() };
             let line = format!(r#"{{"ts": {ts}, "type": "enter", "call": "c1", "queue": "q", "caller": "600", "id": 7}}"#);
-            proptest::prop_assert!(flat_object(line.as_bytes()).is_some(), "{}", line);
+            proptest::prop_assert_eq!(flat_object(line.as_bytes(), &mut Flat::default()), Some(line.len()), "{}", line);
             proptest::prop_assert_eq!(parse(line.as_bytes(), true), parse(line.as_bytes(), false));
+        }
+
+        /// A line read ahead of its newline (`parse_prefix`, as `Engine::feed` reads) gives what the line gives
+        /// alone, or is left to `parse_line`.
+        #[test]
+        fn a_line_read_in_place_parses_as_the_line_alone(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(&KEYS[..]),
+                    proptest::prop_oneof![
+                        12 => proptest::sample::select(&PLAIN[..]),
+                        1 => proptest::sample::select(&AWKWARD[..]),
+                    ],
+                ),
+                0..8,
+            ),
+            after in proptest::sample::select(vec!["", " ", "\r", " x", ",", "}"]),
+            next in proptest::sample::select(vec!["", "{\"ts\": 1", "\n", "garbage"]),
+        ) {
+            let body: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            let line = format!("{{{}}}{after}", body.join(", "));
+            let data = format!("{line}\n{next}");
+            if let Some((len, parsed)) = parse_prefix(data.as_bytes()) {
+                proptest::prop_assert_eq!(len, line.len());
+                proptest::prop_assert_eq!(parsed, parse_line(line.as_bytes()), "{}", line);
+            }
+            // Without its newline, a line is not whole yet.
+            proptest::prop_assert_eq!(parse_prefix(line.as_bytes()), None);
         }
 
         #[test]
         fn any_bytes_never_panic(line in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = parse_line(&line);
+            let _ = parse_prefix(&line);
         }
     }
 }
