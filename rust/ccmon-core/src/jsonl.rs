@@ -357,7 +357,9 @@ impl Flat {
         let text = simdutf8::basic::from_utf8(line).ok()?;
         let mut fields = [""; 9];
         for (field, &(start, end)) in fields.iter_mut().zip(&self.text) {
-            *field = text.get(start..end)?;
+            if end != 0 {
+                *field = text.get(start..end)?;
+            }
         }
         let id = match (self.id_number, self.id_text) {
             (Some(n), _) => Some(Id::Number(n)),
@@ -388,9 +390,13 @@ fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
             return None;
         }
         let (slot, key_end) = key_at(b, i + 1)?;
-        i = skip_ws(b, key_end + 1);
+        // Most producers write `"key":` or `"key": `: the colon is looked for where it usually is first.
+        i = key_end + 1;
         if b.get(i) != Some(&b':') {
-            return None;
+            i = skip_ws(b, i);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
         }
         i = skip_ws(b, i + 1);
         if let Some(slot) = slot {
