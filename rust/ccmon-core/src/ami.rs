@@ -122,7 +122,8 @@ fn key_index(name: &[u8]) -> Option<usize> {
     same_length
         .iter()
         .copied()
-        .find(|&i| KEYS[i].as_bytes().eq_ignore_ascii_case(name))
+        // Asterisk writes each name one way: an exact compare settles nearly every one.
+        .find(|&i| KEYS[i].as_bytes() == name || KEYS[i].as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// A frame being read. The values of the headers ccmon reads go into buffers reused from frame to frame, so
