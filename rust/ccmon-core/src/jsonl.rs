@@ -783,22 +783,24 @@ mod tests {
     ];
     const SPACES: [&str; 4] = ["", " ", "\t", " \r\n "];
 
+    fn key() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(&KEYS[..])
+    }
+
+    /// Mostly values the fast path takes, now and then one it leaves to serde.
+    fn value() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::prop_oneof![
+            12 => proptest::sample::select(&PLAIN[..]),
+            1 => proptest::sample::select(&AWKWARD[..]),
+        ]
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
 
         #[test]
         fn the_fast_path_agrees_with_serde(
-            pairs in proptest::collection::vec(
-                (
-                    proptest::sample::select(&KEYS[..]),
-                    proptest::prop_oneof![
-                        12 => proptest::sample::select(&PLAIN[..]),
-                        1 => proptest::sample::select(&AWKWARD[..]),
-                    ],
-                    proptest::sample::select(&SPACES[..]),
-                ),
-                0..8,
-            ),
+            pairs in proptest::collection::vec((key(), value(), proptest::sample::select(&SPACES[..])), 0..8),
             tail in proptest::sample::select(vec!["", "", "", " ", "x", ",", "}"]),
         ) {
             let body: Vec<String> = pairs
@@ -821,16 +823,7 @@ mod tests {
         /// alone, or is left to `parse_line`.
         #[test]
         fn a_line_read_in_place_parses_as_the_line_alone(
-            pairs in proptest::collection::vec(
-                (
-                    proptest::sample::select(&KEYS[..]),
-                    proptest::prop_oneof![
-                        12 => proptest::sample::select(&PLAIN[..]),
-                        1 => proptest::sample::select(&AWKWARD[..]),
-                    ],
-                ),
-                0..8,
-            ),
+            pairs in proptest::collection::vec((key(), value()), 0..8),
             after in proptest::sample::select(vec!["", " ", "\r", " x", ",", "}"]),
             next in proptest::sample::select(vec!["", "{\"ts\": 1", "\n", "garbage"]),
         ) {
