@@ -91,11 +91,17 @@ fn main() {
         let carry = &buf[..total];
         // The engine keeps only a partial last line between chunks; so does this.
         if format == "jsonl" {
-            // As `Engine::feed` reads JSON lines: the fast path finds each line's end as it parses it; the
-            // lines it leaves are found with memchr and parsed whole.
+            // As `Engine::feed` reads JSON lines: the whole lines checked as UTF-8 at once, the fast path
+            // finding each line's end as it parses it, the lines it leaves found with memchr and parsed whole.
+            let whole = memchr::memrchr(b'\n', carry).map_or(0, |i| i + 1);
+            let checked = simdutf8::basic::from_utf8(&carry[..whole]).ok();
             let mut start = 0;
             while let Some(data) = carry.get(start..).filter(|d| !d.is_empty()) {
-                let (len, parsed) = match jsonl::parse_prefix(data) {
+                let fast = match checked {
+                    Some(text) => text.get(start..).and_then(jsonl::parse_prefix_str),
+                    None => jsonl::parse_prefix(data),
+                };
+                let (len, parsed) = match fast {
                     Some((len, parsed)) => (len, parsed),
                     None => match memchr::memchr(b'\n', data) {
                         Some(len) => (len, jsonl::parse_line(&data[..len])),

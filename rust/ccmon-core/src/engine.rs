@@ -599,9 +599,17 @@ impl Engine {
         if format == Format::Jsonl {
             // A line the JSON fast path takes is parsed as its end is found, saving a newline search per line;
             // the others (and an over-long one) are found with memchr like every other format's lines.
+            // The chunk's whole lines are checked as UTF-8 at once (SIMD, a few bytes an instruction), so the
+            // fast path need not check each line; a chunk with a bad byte anywhere is checked line by line.
+            let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
+            let checked = simdutf8::basic::from_utf8(&rest[..whole]).ok();
             let mut start = 0;
             while let Some(data) = rest.get(start..).filter(|d| !d.is_empty()) {
-                let len = match jsonl::parse_prefix(data) {
+                let fast = match checked {
+                    Some(text) => text.get(start..).and_then(jsonl::parse_prefix_str),
+                    None => jsonl::parse_prefix(data),
+                };
+                let len = match fast {
                     Some((len, parsed)) if len <= max => {
                         src.lines += 1;
                         Self::apply_json(

@@ -190,63 +190,86 @@ const TO_QUEUE: usize = 8;
 const TS: usize = 9;
 const ID: usize = 10;
 
-/// The fields ccmon reads, each with its closing quote, and its slot.
-const KEY_SLOTS: [(&[u8], usize); 11] = [
-    (b"ts\"", TS),
-    (b"type\"", TYPE),
-    (b"call\"", CALL),
-    (b"queue\"", QUEUE),
-    (b"agent\"", AGENT),
-    (b"caller\"", CALLER),
-    (b"id\"", ID),
-    (b"class\"", CLASS),
-    (b"reason\"", REASON),
-    (b"site\"", SITE),
-    (b"to_queue\"", TO_QUEUE),
+/// The fields ccmon reads, and their slots.
+const KEY_SLOTS: [(&str, usize); 11] = [
+    ("ts", TS),
+    ("type", TYPE),
+    ("call", CALL),
+    ("queue", QUEUE),
+    ("agent", AGENT),
+    ("caller", CALLER),
+    ("id", ID),
+    ("class", CLASS),
+    ("reason", REASON),
+    ("site", SITE),
+    ("to_queue", TO_QUEUE),
 ];
 
-/// Each of [`KEY_SLOTS`] as a little-endian word of its first eight bytes, and the mask of those bytes.
-const KEY_WORDS: [(u64, u64); 11] = {
-    let mut words = [(0, 0); 11];
-    let mut k = 0;
-    while k < KEY_SLOTS.len() {
-        let key = KEY_SLOTS[k].0;
-        let mut j = 0;
-        while j < key.len() && j < 8 {
-            words[k].0 |= (key[j] as u64) << (8 * j);
-            words[k].1 |= 0xff << (8 * j);
-            j += 1;
-        }
-        k += 1;
+/// A key of at most eight bytes as a little-endian word (zero above its bytes).
+const fn word(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let mut w = 0u64;
+    let mut j = 0;
+    while j < b.len() && j < 8 {
+        w |= (b[j] as u64) << (8 * j);
+        j += 1;
     }
-    words
-};
+    w
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` equal to `c`, exact up to the lowest one (a borrow can mark a byte above
+/// a true one, never below it).
+#[inline]
+fn bytes_equal(w: u64, c: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(c));
+    x.wrapping_sub(ONES) & !x & HIGH
+}
 
 /// The key whose text starts at `start` (after its opening quote): its slot (`None` for a field ccmon does
-/// not read) and the index of its closing quote. A field ccmon reads is recognised by its first letter and a
-/// compare of one word, without a search for its end.
+/// not read) and the index of its closing quote. A key that closes within the next eight bytes is one word,
+/// matched against the known ones by value; only longer keys are searched for their end.
 #[inline]
 fn key_at(b: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
     if let Some(bytes) = b.get(start..start + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(bytes);
-        let w = u64::from_le_bytes(word);
-        let candidates: &[usize] = match w as u8 {
-            b't' => &[0, 1, 10],
-            b'c' => &[2, 5, 7],
-            b'q' => &[3],
-            b'a' => &[4],
-            b'i' => &[6],
-            b'r' => &[8],
-            b's' => &[9],
-            _ => &[],
-        };
-        for &k in candidates {
-            let ((key, slot), (pattern, mask)) = (KEY_SLOTS[k], KEY_WORDS[k]);
-            // Only `to_queue"` is longer than a word: its quote is the ninth byte.
-            if w & mask == pattern && (key.len() <= 8 || b.get(start + 8) == Some(&b'"')) {
-                return Some((Some(slot), start + key.len() - 1));
+        let mut word8 = [0u8; 8];
+        word8.copy_from_slice(bytes);
+        let w = u64::from_le_bytes(word8);
+        let quote = bytes_equal(w, b'"');
+        if quote != 0 {
+            let len = (quote.trailing_zeros() / 8) as usize;
+            // Bytes before the quote only (a backslash among them makes no known key: searched below).
+            let key = w & ((1u64 << (8 * len)) - 1);
+            const TS_W: u64 = word("ts");
+            const ID_W: u64 = word("id");
+            const TYPE_W: u64 = word("type");
+            const CALL_W: u64 = word("call");
+            const SITE_W: u64 = word("site");
+            const QUEUE_W: u64 = word("queue");
+            const AGENT_W: u64 = word("agent");
+            const CLASS_W: u64 = word("class");
+            const CALLER_W: u64 = word("caller");
+            const REASON_W: u64 = word("reason");
+            let slot = match key {
+                TS_W => TS,
+                TYPE_W => TYPE,
+                CALL_W => CALL,
+                QUEUE_W => QUEUE,
+                AGENT_W => AGENT,
+                CALLER_W => CALLER,
+                ID_W => ID,
+                CLASS_W => CLASS,
+                REASON_W => REASON,
+                SITE_W => SITE,
+                _ => usize::MAX,
+            };
+            if slot != usize::MAX {
+                return Some((Some(slot), start + len));
             }
+        } else if w == word("to_queue") && b.get(start + 8) == Some(&b'"') {
+            return Some((Some(TO_QUEUE), start + 8));
         }
     }
     // A field ccmon does not read, or a line that ends within eight bytes.
@@ -254,14 +277,14 @@ fn key_at(b: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
     let key = b.get(start..end)?;
     let slot = KEY_SLOTS
         .iter()
-        .find(|(k, _)| k.get(..k.len() - 1) == Some(key))
+        .find(|(k, _)| k.as_bytes() == key)
         .map(|&(_, slot)| slot);
     Some((slot, end))
 }
 
 /// Checks one object's fields (as either parser found them; an absent or null text field is "") and makes
 /// the event.
-#[inline]
+#[inline(always)]
 fn event<'a, S>(ts: Option<f64>, id: Option<Id<'a>>, mut text: [S; 9]) -> JsonLine<'a>
 where
     S: AsRef<str> + Into<Cow<'a, str>> + Default,
@@ -337,6 +360,18 @@ pub fn parse_prefix(data: &[u8]) -> Option<(usize, JsonLine<'_>)> {
     Some((end, flat.event(line)?))
 }
 
+/// [`parse_prefix`] for `text` already checked as UTF-8 (a chunk's whole lines, checked at once with SIMD):
+/// no check per line.
+#[inline(always)]
+pub fn parse_prefix_str(text: &str) -> Option<(usize, JsonLine<'_>)> {
+    let mut flat = Flat::default();
+    let end = flat_object(text.as_bytes(), &mut flat)?;
+    if end == text.len() {
+        return None;
+    }
+    Some((end, flat.event_in(text)?))
+}
+
 /// What the fast path found in a line: where its text fields and text `id` are (start and end of each, in
 /// bytes; `(0, 0)` when absent or null), and its numbers.
 #[derive(Default)]
@@ -352,9 +387,15 @@ impl Flat {
     /// so).
     #[inline]
     fn event(self, line: &[u8]) -> Option<JsonLine<'_>> {
-        // One check of the line, cheaper than one per string. Quotes are ASCII, so every slice between two
-        // of them is UTF-8 too.
-        let text = simdutf8::basic::from_utf8(line).ok()?;
+        // One check of the line, cheaper than one per string.
+        self.event_in(simdutf8::basic::from_utf8(line).ok()?)
+    }
+
+    /// The event, its fields sliced from `text` (the line, or the UTF-8 text it starts). Quotes are ASCII, so
+    /// every slice between two of them is UTF-8 too.
+    // Inlined into its callers: returned by value, the event (about 200 bytes) would be copied once more.
+    #[inline(always)]
+    fn event_in(self, text: &str) -> Option<JsonLine<'_>> {
         let mut fields = [""; 9];
         for (field, &(start, end)) in fields.iter_mut().zip(&self.text) {
             if end != 0 {
@@ -474,21 +515,15 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// control characters (serde's business) and for a string the line does not close. Eight bytes at a time.
 #[inline]
 fn string_end(b: &[u8], start: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = start;
     while let Some(word) = b.get(i..i + 8) {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(word);
         let w = u64::from_le_bytes(bytes);
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let backslash = w ^ (ONES * u64::from(b'\\'));
-        // The high bit of each byte that is a quote, a backslash or below 0x20. A borrow can mark a byte
-        // above a true one, never below it: the lowest mark is exact.
-        let marks = (quote.wrapping_sub(ONES) & !quote
-            | backslash.wrapping_sub(ONES) & !backslash
-            | w.wrapping_sub(ONES * 0x20) & !w)
-            & HIGH;
+        // The high bit of each byte that is a quote, a backslash or below 0x20; the lowest mark is exact.
+        let marks = bytes_equal(w, b'"')
+            | bytes_equal(w, b'\\')
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
         if marks != 0 {
             let at = i + (marks.trailing_zeros() / 8) as usize;
             return (b.get(at) == Some(&b'"')).then_some(at);
@@ -540,7 +575,11 @@ fn number_at(b: &[u8], i: usize) -> Option<(Number, usize)> {
     if matches!(b.get(j), Some(b'e' | b'E')) || int_digits + frac_digits > 15 {
         return None;
     }
-    let magnitude = mantissa as f64 / POW10.get(frac_digits)?;
+    // An integer (every `id`, most `ts`) needs no division, which would cost more than the rest of the parse.
+    let magnitude = match frac_digits {
+        0 => mantissa as f64,
+        _ => mantissa as f64 / POW10.get(frac_digits)?,
+    };
     let value = if negative { -magnitude } else { magnitude };
     let integer = (!negative && frac_digits == 0).then_some(mantissa);
     Some((Number { value, integer }, j))
@@ -834,6 +873,7 @@ mod tests {
                 proptest::prop_assert_eq!(len, line.len());
                 proptest::prop_assert_eq!(parsed, parse_line(line.as_bytes()), "{}", line);
             }
+            proptest::prop_assert_eq!(parse_prefix_str(&data), parse_prefix(data.as_bytes()));
             // Without its newline, a line is not whole yet.
             proptest::prop_assert_eq!(parse_prefix(line.as_bytes()), None);
         }
