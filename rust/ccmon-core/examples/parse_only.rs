@@ -122,8 +122,47 @@ fn main() {
             buf.copy_within(total - kept..total, 0);
             continue;
         }
+        if format == "ami" {
+            // As `Engine::feed` reads AMI: plain frames whole in place from the UTF-8-checked whole lines,
+            // the rest line by line.
+            let whole = memchr::memrchr(b'\n', carry).map_or(0, |i| i + 1);
+            let checked = simdutf8::basic::from_utf8(&carry[..whole]).ok();
+            let mut start = 0;
+            while let Some(data) = carry.get(start..).filter(|d| !d.is_empty()) {
+                if let Some(text) = checked.and_then(|t| t.get(start..)) {
+                    if let Some(w) = ami_frames.frame(text, max) {
+                        lines += w.lines;
+                        start += w.len;
+                        match w.frame {
+                            ami::AmiFrame::Event(e) => {
+                                t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
+                            }
+                            ami::AmiFrame::Rejected(..) => t.rejected += 1,
+                            _ => {}
+                        }
+                        continue;
+                    }
+                }
+                let Some(len) = memchr::memchr(b'\n', data) else {
+                    break;
+                };
+                lines += 1;
+                parse_other(
+                    format,
+                    &data[..len],
+                    max,
+                    &mut t,
+                    &mut ami_frames,
+                    &mut fs_frames,
+                );
+                start += len + 1;
+            }
+            kept = total - start.min(total);
+            buf.copy_within(total - kept..total, 0);
+            continue;
+        }
         if format != "queue_log" {
-            // As `Engine::feed` splits these formats: at each newline, with memchr.
+            // As `Engine::feed` splits FreeSWITCH: at each newline, with memchr.
             let mut start = 0;
             for newline in memchr::memchr_iter(b'\n', carry) {
                 let line = &carry[start..newline];

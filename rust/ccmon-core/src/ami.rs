@@ -95,35 +95,74 @@ mod key {
 }
 
 /// The index in [`KEYS`] of a header name, compared as Asterisk does, without regard to case. Headers ccmon
-/// does not read are most lines of a real stream: their length alone turns most of them away, and the others
-/// meet at most three compares.
+/// does not read are most lines of a real stream: their length and first letter alone turn nearly all of them
+/// away, and leave at most two names to compare.
 fn key_index(name: &[u8]) -> Option<usize> {
-    // The indices of the names of each length (a test checks the table against KEYS).
-    let same_length: &[usize] = match name.len() {
-        4 => &[16, 17],
-        5 => &[0, 4, 9],
-        6 => &[10, 12],
-        7 => &[23],
-        8 => &[2, 3, 18, 19, 31],
-        9 => &[1, 6, 20],
-        10 => &[5],
-        11 => &[8],
-        12 => &[11],
-        14 => &[7, 24],
-        15 => &[25],
-        18 => &[13, 15, 26, 28],
-        20 => &[27],
-        21 => &[22, 29],
-        22 => &[14],
-        23 => &[30],
-        25 => &[21],
+    // The names of each length and first letter (a test checks the table against KEYS).
+    let candidates: &[usize] = match (name.len(), name.first()? | 0x20) {
+        (4, b'w') => &[16],
+        (4, b'n') => &[17],
+        (5, b'e') => &[0],
+        (5, b'q') => &[4],
+        (5, b'c') => &[9],
+        (6, b'p') => &[10],
+        (6, b'r') => &[12],
+        (7, b'c') => &[23],
+        (8, b'l') => &[2, 18],
+        (8, b'u') => &[3],
+        (8, b'h') => &[19],
+        (8, b'd') => &[31],
+        (9, b't') => &[1],
+        (9, b'i') => &[6],
+        (9, b'e') => &[20],
+        (10, b'm') => &[5],
+        (11, b'c') => &[8],
+        (12, b'p') => &[11],
+        (14, b's') => &[7],
+        (14, b'b') => &[24],
+        (15, b'd') => &[25],
+        (18, b't') => &[13, 15],
+        (18, b'o') => &[26],
+        (18, b'd') => &[28],
+        (20, b's') => &[27],
+        (21, b't') => &[22],
+        (21, b'o') => &[29],
+        (22, b'o') => &[14],
+        (23, b's') => &[30],
+        (25, b't') => &[21],
         _ => return None,
     };
-    same_length
-        .iter()
-        .copied()
-        // Asterisk writes each name one way: an exact compare settles nearly every one.
-        .find(|&i| KEYS[i].as_bytes() == name || KEYS[i].as_bytes().eq_ignore_ascii_case(name))
+    candidates.iter().copied().find(|&i| {
+        let key = KEYS[i].as_bytes();
+        // Asterisk writes each name one way: a compare of whole words settles nearly every one.
+        same_words(key, name) || key.eq_ignore_ascii_case(name)
+    })
+}
+
+/// `a == b`, eight bytes at a time (for names this short, a library call costs more than the compare): whole
+/// words from the start, then the word that ends the name, overlapping the one before.
+#[inline]
+fn same_words(a: &[u8], b: &[u8]) -> bool {
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s.get(at..at + 8).unwrap_or(&[0; 8]));
+        u64::from_le_bytes(w)
+    };
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    i == n || word(a, n - 8) == word(b, n - 8)
 }
 
 /// A frame being read. The values of the headers ccmon reads go into buffers reused from frame to frame, so
@@ -138,10 +177,52 @@ pub struct FrameBuilder {
     /// The last push returned a frame: the next one starts afresh.
     ended: bool,
     problem: Option<String>,
-    /// The channels alive on this connection, by name: who they are, the bridge they are in, the bridge they
-    /// last left and whom they last dialled, so that an AttendedTransfer that names only channels and
-    /// bridges can say who was transferred where.
-    channels: FxHashMap<String, Channel>,
+    channels: Channels,
+}
+
+/// The channels alive on a connection, by name: who they are, the bridge they are in, the bridge they last
+/// left and whom they last dialled, so that an AttendedTransfer that names only channels and bridges can say
+/// who was transferred where.
+#[derive(Debug, Default, Clone)]
+struct Channels(FxHashMap<String, Channel>);
+
+/// The values of the headers ccmon reads in one frame, by [`key`] index, borrowed from wherever the frame was
+/// read: the builder's buffers (a frame read line by line) or the input itself ([`FrameBuilder::frame`]).
+#[derive(Clone, Copy)]
+struct Headers<'f> {
+    values: [&'f str; KEYS.len()],
+    /// Bit i: `values[i]` was given.
+    present: u64,
+}
+
+impl<'f> Headers<'f> {
+    const NONE: Headers<'static> = Headers {
+        values: [""; KEYS.len()],
+        present: 0,
+    };
+
+    /// The value of header `i` (a [`key`]), if given and not empty.
+    fn get(&self, i: usize) -> Option<&'f str> {
+        (self.present & (1u64 << i) != 0)
+            .then(|| self.values.get(i).copied())
+            .flatten()
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The first of `keys` the frame has.
+    fn first(&self, keys: &[usize]) -> &'f str {
+        keys.iter().find_map(|&k| self.get(k)).unwrap_or("")
+    }
+}
+
+/// A frame read whole by [`FrameBuilder::frame`].
+#[derive(Debug)]
+pub struct WholeFrame<'a> {
+    /// Bytes of input it took, its closing blank line included.
+    pub len: usize,
+    /// Lines it took, its closing blank line included.
+    pub lines: u64,
+    pub frame: AmiFrame<'a>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -216,8 +297,13 @@ impl FrameBuilder {
             return Some(match self.problem.take() {
                 Some(why) => AmiFrame::Rejected(RejectReason::BadFrame, why),
                 None => {
-                    self.track();
-                    self.map()
+                    let mut h = Headers::NONE;
+                    h.present = self.present;
+                    for (value, kept) in h.values.iter_mut().zip(&self.values) {
+                        *value = kept.as_str();
+                    }
+                    self.channels.track(&h);
+                    map(&h, &self.channels)
                 }
             });
         }
@@ -265,22 +351,87 @@ impl FrameBuilder {
     pub fn finish(&mut self, max_bytes: usize) -> Option<AmiFrame<'_>> {
         self.push(b"", max_bytes)
     }
+}
 
-    /// The value of header `i` (a [`key`]) in this frame, if given and not empty.
-    fn get(&self, i: usize) -> Option<&str> {
-        (self.present & (1u64 << i) != 0)
-            .then(|| self.values.get(i).map(String::as_str))
-            .flatten()
-            .filter(|v| !v.is_empty())
+impl FrameBuilder {
+    /// Between frames: nothing of a frame read yet (a banner counts towards its frame's size).
+    pub fn idle(&self) -> bool {
+        self.ended || (self.headers == 0 && self.bytes == 0 && self.problem.is_none())
     }
 
-    /// The first of `keys` the frame has.
-    fn first(&self, keys: &[usize]) -> &str {
-        keys.iter().find_map(|&k| self.get(k)).unwrap_or("")
+    /// The fast path: the frame at the start of `text` (already checked as UTF-8) read whole in place, its
+    /// values borrowed from `text`, when this builder is [idle](Self::idle) and the frame is a plain one —
+    /// `Key: Value` lines, none over `max_bytes`, closed by a blank line within `text`. `None` leaves the
+    /// input to [`push`](Self::push), line by line, with the same result (a property test checks it): a
+    /// blank line or a banner first, a line without a colon, a frame too big or not closed yet.
+    pub fn frame<'a>(&'a mut self, text: &'a str, max_bytes: usize) -> Option<WholeFrame<'a>> {
+        if !self.idle() {
+            return None;
+        }
+        let b = text.as_bytes();
+        let mut h = Headers::NONE;
+        let (mut at, mut lines, mut headers, mut bytes) = (0, 0, 0, 0);
+        loop {
+            let newline = find_byte(b, at, b'\n')?;
+            let raw = b.get(at..newline)?;
+            if raw.len() > max_bytes {
+                return None;
+            }
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            lines += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                if headers == 0 {
+                    return None;
+                }
+                at = newline + 1;
+                break;
+            }
+            bytes += line.len();
+            if bytes > max_bytes || headers >= MAX_HEADERS {
+                return None;
+            }
+            let colon = find_byte(line, 0, b':')?;
+            headers += 1;
+            if let Some(i) = key_index(line.get(..colon)?.trim_ascii()) {
+                let value = text.get(at + colon + 1..at + line.len())?.trim_ascii();
+                *h.values.get_mut(i)? = value;
+                h.present |= 1u64 << i;
+            }
+            at = newline + 1;
+        }
+        self.channels.track(&h);
+        Some(WholeFrame {
+            len: at,
+            lines,
+            frame: map(&h, &self.channels),
+        })
     }
+}
 
+/// The index of the first `byte` in `b` from `from`, eight bytes at a time: a header line is a few words
+/// long, where memchr's setup would cost more than the search.
+#[inline]
+fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(bytes) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(bytes);
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(byte));
+        // The high bit of each byte equal to `byte`; a borrow can mark a byte above a true one, never below.
+        let marks = x.wrapping_sub(ONES) & !x & HIGH;
+        if marks != 0 {
+            return Some(i + (marks.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&c| c == byte).map(|p| i + p)
+}
+
+impl Channels {
     /// Follows channels in and out of bridges and dials (this frame's event, if it is one of those).
-    fn track(&mut self) {
+    fn track(&mut self, h: &Headers<'_>) {
         #[derive(PartialEq)]
         enum What {
             Hangup,
@@ -288,30 +439,30 @@ impl FrameBuilder {
             Leave,
             Dial,
         }
-        let what = match self.get(key::EVENT) {
+        let what = match h.get(key::EVENT) {
             Some("Hangup") => What::Hangup,
             Some("BridgeEnter") => What::Enter,
             Some("BridgeLeave") => What::Leave,
             Some("DialBegin") => What::Dial,
             _ => return,
         };
-        let Some(channel) = self.get(key::CHANNEL).map(str::to_string) else {
+        let Some(channel) = h.get(key::CHANNEL).map(str::to_string) else {
             return;
         };
         if what == What::Hangup {
-            self.channels.remove(&channel);
+            self.0.remove(&channel);
             return;
         }
-        let value = |i| self.get(i).unwrap_or("").to_string();
+        let value = |i| h.get(i).unwrap_or("").to_string();
         let (bridge, number, dialled) = (
             value(key::BRIDGE_UNIQUEID),
             value(key::CALLER_ID_NUM),
             value(key::DEST_CALLER_ID_NUM),
         );
-        if self.channels.len() >= MAX_CHANNELS && !self.channels.contains_key(&channel) {
-            self.channels.clear();
+        if self.0.len() >= MAX_CHANNELS && !self.0.contains_key(&channel) {
+            self.0.clear();
         }
-        let c = self.channels.entry(channel).or_default();
+        let c = self.0.entry(channel).or_default();
         match what {
             What::Enter => {
                 c.number = number;
@@ -329,34 +480,34 @@ impl FrameBuilder {
     /// only channels and bridges (older Asterisk), from the channels followed so far: the transferee is the
     /// channel that left the original bridge for the destination bridge, the target the other party there;
     /// a blonde transfer (`DestType: App`) goes to whom the second transferer was dialling.
-    fn attended_parties(&self) -> (&str, &str) {
+    fn attended_parties<'a>(&'a self, h: &Headers<'a>) -> (&'a str, &'a str) {
         let transferers = [
-            self.get(key::ORIG_TRANSFERER_CHANNEL).unwrap_or(""),
-            self.get(key::SECOND_TRANSFERER_CHANNEL).unwrap_or(""),
+            h.get(key::ORIG_TRANSFERER_CHANNEL).unwrap_or(""),
+            h.get(key::SECOND_TRANSFERER_CHANNEL).unwrap_or(""),
         ];
-        let orig = self.get(key::ORIG_BRIDGE_UNIQUEID).unwrap_or("");
-        let dest = self
+        let orig = h.get(key::ORIG_BRIDGE_UNIQUEID).unwrap_or("");
+        let dest = h
             .get(key::DEST_BRIDGE_UNIQUEID)
-            .or_else(|| self.get(key::SECOND_BRIDGE_UNIQUEID))
+            .or_else(|| h.get(key::SECOND_BRIDGE_UNIQUEID))
             .unwrap_or("");
         let in_dest = |c: &&Channel| !dest.is_empty() && c.bridge == dest;
         let transferee = self
-            .channels
+            .0
             .iter()
             .find(|(_, c)| in_dest(c) && !orig.is_empty() && c.left == orig)
             .map(|(name, c)| (name.as_str(), c.number.as_str()));
-        let who = self
+        let who = h
             .get(key::TRANSFEREE_CALLER_ID_NUM)
             .or(transferee.map(|t| t.1))
             .unwrap_or("");
-        let to = match self.get(key::TRANSFER_TARGET_CALLER_ID_NUM) {
+        let to = match h.get(key::TRANSFER_TARGET_CALLER_ID_NUM) {
             Some(to) => to,
-            None if self.get(key::DEST_TYPE) == Some("App") => self
-                .channels
+            None if h.get(key::DEST_TYPE) == Some("App") => self
+                .0
                 .get(transferers[1])
                 .map_or("", |c| c.dialled.as_str()),
             None => self
-                .channels
+                .0
                 .iter()
                 .find(|(name, c)| {
                     in_dest(c)
@@ -367,157 +518,155 @@ impl FrameBuilder {
         };
         (who, to)
     }
+}
 
-    /// The frames of a QueueStatus answer; `None` for the others.
-    fn status_item(&self, name: &str) -> Option<AmiFrame<'_>> {
-        let queue = self.first(&[key::QUEUE]);
-        let item = match name {
-            "QueueParams" => StatusItem::Queue(queue),
-            "QueueEntry" => {
-                let call = self.first(&[key::LINKEDID, key::UNIQUEID]);
-                let wait = self.get(key::WAIT).and_then(|w| w.parse::<f64>().ok());
-                let Some(wait) = wait.filter(|w| (0.0..1e9).contains(w)) else {
-                    return Some(AmiFrame::Rejected(
-                        RejectReason::BadField,
-                        "QueueEntry without a valid Wait".into(),
-                    ));
-                };
-                if call.is_empty() {
-                    return Some(AmiFrame::Rejected(
-                        RejectReason::MissingField,
-                        "QueueEntry without Uniqueid".into(),
-                    ));
-                }
-                StatusItem::Entry {
-                    queue,
-                    call,
-                    caller: self.first(&[key::CALLER_ID_NUM]),
-                    wait,
-                }
+/// The frames of a QueueStatus answer; `None` for the others.
+fn status_item<'a>(h: &Headers<'a>, name: &'a str) -> Option<AmiFrame<'a>> {
+    let queue = h.first(&[key::QUEUE]);
+    let item = match name {
+        "QueueParams" => StatusItem::Queue(queue),
+        "QueueEntry" => {
+            let call = h.first(&[key::LINKEDID, key::UNIQUEID]);
+            let wait = h.get(key::WAIT).and_then(|w| w.parse::<f64>().ok());
+            let Some(wait) = wait.filter(|w| (0.0..1e9).contains(w)) else {
+                return Some(AmiFrame::Rejected(
+                    RejectReason::BadField,
+                    "QueueEntry without a valid Wait".into(),
+                ));
+            };
+            if call.is_empty() {
+                return Some(AmiFrame::Rejected(
+                    RejectReason::MissingField,
+                    "QueueEntry without Uniqueid".into(),
+                ));
             }
-            "QueueMember" => StatusItem::Member {
+            StatusItem::Entry {
                 queue,
-                agent: self.first(&[
-                    key::MEMBER_NAME,
-                    key::NAME,
-                    key::INTERFACE,
-                    key::LOCATION,
-                    key::STATE_INTERFACE,
-                ]),
-                paused: self.get(key::PAUSED) == Some("1"),
-                reason: self.first(&[key::PAUSED_REASON]),
-            },
-            "QueueStatusComplete" => return Some(AmiFrame::Status(StatusItem::Complete)),
-            _ => return None,
-        };
-        if queue.is_empty() {
-            return Some(AmiFrame::Rejected(
-                RejectReason::MissingField,
-                format!("{name} without Queue"),
-            ));
-        }
-        Some(AmiFrame::Status(item))
-    }
-
-    fn map(&self) -> AmiFrame<'_> {
-        let Some(name) = self.get(key::EVENT) else {
-            return AmiFrame::Skip;
-        };
-        if let Some(item) = self.status_item(name) {
-            return item;
-        }
-        let kind = match name {
-            "BridgeEnter" | "BridgeLeave" | "BridgeDestroy" | "DialBegin" => {
-                return AmiFrame::Tracked
+                call,
+                caller: h.first(&[key::CALLER_ID_NUM]),
+                wait,
             }
-            "QueueCallerJoin" => Kind::Enter,
-            "AgentConnect" => Kind::Answer,
-            "QueueCallerAbandon" => Kind::Abandon,
-            "AgentComplete" => Kind::TalkEnd,
-            "BlindTransfer" | "AttendedTransfer" => Kind::Transfer,
-            "MusicOnHoldStart" => Kind::MohStart,
-            "MusicOnHoldStop" => Kind::MohStop,
-            "AgentCalled" => Kind::Ring,
-            "AgentRingNoAnswer" => Kind::RingEnd,
-            "QueueMemberAdded" => Kind::AgentLogin,
-            "QueueMemberRemoved" => Kind::AgentLogoff,
-            "QueueMemberPause" if self.get(key::PAUSED) == Some("0") => Kind::AgentUnpause,
-            "QueueMemberPause" => Kind::AgentPause,
-            "QueueCallerLeave" => Kind::Leave,
-            "Hangup" | "Hold" | "Unhold" | "AgentDump" | "QueueMemberStatus" => Kind::Other,
-            _ => return AmiFrame::Unknown,
-        };
-        let Some(ts) = self
-            .get(key::TIMESTAMP)
-            .and_then(|t| crate::queue_log::parse_timestamp(t.as_bytes()))
-        else {
-            return AmiFrame::Rejected(
-                RejectReason::BadTimestamp,
-                format!(
-                    "{name} without a Timestamp header (set timestampevents = yes in manager.conf)"
-                ),
-            );
-        };
-        if !(0.0..=32_503_680_000.0).contains(&ts) {
-            return AmiFrame::Rejected(RejectReason::BadTimestamp, format!("Timestamp {ts}"));
         }
-        let call = match kind {
-            // The transferee is the caller whose journey goes on.
-            Kind::Transfer => self.first(&[
-                key::TRANSFEREE_LINKEDID,
-                key::ORIG_TRANSFERER_LINKEDID,
-                key::TRANSFERER_LINKEDID,
-                key::LINKEDID,
+        "QueueMember" => StatusItem::Member {
+            queue,
+            agent: h.first(&[
+                key::MEMBER_NAME,
+                key::NAME,
+                key::INTERFACE,
+                key::LOCATION,
+                key::STATE_INTERFACE,
             ]),
-            _ => self.first(&[key::LINKEDID, key::UNIQUEID]),
-        };
-        let queue = self.first(&[key::QUEUE]);
-        let needs_call =
-            kind.is_call_event() || matches!(kind, Kind::MohStart | Kind::MohStop | Kind::Ring);
-        // A transfer names no queue: it applies to the queue the call is in.
-        if needs_call && call.is_empty() {
-            return AmiFrame::Rejected(
-                RejectReason::MissingField,
-                format!("{name} without Linkedid"),
-            );
-        }
-        if kind.is_call_event() && kind != Kind::Transfer && queue.is_empty() {
-            return AmiFrame::Rejected(RejectReason::MissingField, format!("{name} without Queue"));
-        }
-        let text = std::borrow::Cow::Borrowed;
-        let (transferee, target) = if name == "AttendedTransfer" {
-            self.attended_parties()
-        } else {
-            (
-                self.first(&[key::TRANSFEREE_CALLER_ID_NUM]),
-                self.first(&[key::EXTENSION, key::TRANSFER_TARGET_CALLER_ID_NUM]),
-            )
-        };
-        AmiFrame::Event(AmiEvent {
-            ts,
-            kind,
-            call: text(call),
-            queue: text(queue),
-            agent: text(self.first(&[key::MEMBER_NAME, key::INTERFACE, key::STATE_INTERFACE])),
-            caller: text(match kind {
-                Kind::Enter | Kind::Abandon => self.first(&[key::CALLER_ID_NUM]),
-                // Who was transferred (shown only with show_callers).
-                Kind::Transfer => transferee,
-                _ => "",
-            }),
-            detail: text(match kind {
-                Kind::MohStart => self.first(&[key::CLASS]),
-                Kind::AgentPause => self.first(&[key::PAUSED_REASON, key::REASON]),
-                // How long the caller waited: lets the engine count an abandon whose join it never heard.
-                Kind::Abandon => self.first(&[key::HOLD_TIME]),
-                // Where to: the extension dialled (blind), or the party the caller was joined with (attended).
-                Kind::Transfer => target,
-                _ => "",
-            }),
-            id: None,
-            site: text(""),
-        })
+            paused: h.get(key::PAUSED) == Some("1"),
+            reason: h.first(&[key::PAUSED_REASON]),
+        },
+        "QueueStatusComplete" => return Some(AmiFrame::Status(StatusItem::Complete)),
+        _ => return None,
+    };
+    if queue.is_empty() {
+        return Some(AmiFrame::Rejected(
+            RejectReason::MissingField,
+            format!("{name} without Queue"),
+        ));
     }
+    Some(AmiFrame::Status(item))
+}
+
+fn map<'a>(h: &Headers<'a>, channels: &'a Channels) -> AmiFrame<'a> {
+    let Some(name) = h.get(key::EVENT) else {
+        return AmiFrame::Skip;
+    };
+    if let Some(item) = status_item(h, name) {
+        return item;
+    }
+    let kind = match name {
+        "BridgeEnter" | "BridgeLeave" | "BridgeDestroy" | "DialBegin" => return AmiFrame::Tracked,
+        "QueueCallerJoin" => Kind::Enter,
+        "AgentConnect" => Kind::Answer,
+        "QueueCallerAbandon" => Kind::Abandon,
+        "AgentComplete" => Kind::TalkEnd,
+        "BlindTransfer" | "AttendedTransfer" => Kind::Transfer,
+        "MusicOnHoldStart" => Kind::MohStart,
+        "MusicOnHoldStop" => Kind::MohStop,
+        "AgentCalled" => Kind::Ring,
+        "AgentRingNoAnswer" => Kind::RingEnd,
+        "QueueMemberAdded" => Kind::AgentLogin,
+        "QueueMemberRemoved" => Kind::AgentLogoff,
+        "QueueMemberPause" if h.get(key::PAUSED) == Some("0") => Kind::AgentUnpause,
+        "QueueMemberPause" => Kind::AgentPause,
+        "QueueCallerLeave" => Kind::Leave,
+        "Hangup" | "Hold" | "Unhold" | "AgentDump" | "QueueMemberStatus" => Kind::Other,
+        _ => return AmiFrame::Unknown,
+    };
+    let Some(ts) = h
+        .get(key::TIMESTAMP)
+        .and_then(|t| crate::queue_log::parse_timestamp(t.as_bytes()))
+    else {
+        return AmiFrame::Rejected(
+            RejectReason::BadTimestamp,
+            format!(
+                "{name} without a Timestamp header (set timestampevents = yes in manager.conf)"
+            ),
+        );
+    };
+    if !(0.0..=32_503_680_000.0).contains(&ts) {
+        return AmiFrame::Rejected(RejectReason::BadTimestamp, format!("Timestamp {ts}"));
+    }
+    let call = match kind {
+        // The transferee is the caller whose journey goes on.
+        Kind::Transfer => h.first(&[
+            key::TRANSFEREE_LINKEDID,
+            key::ORIG_TRANSFERER_LINKEDID,
+            key::TRANSFERER_LINKEDID,
+            key::LINKEDID,
+        ]),
+        _ => h.first(&[key::LINKEDID, key::UNIQUEID]),
+    };
+    let queue = h.first(&[key::QUEUE]);
+    let needs_call =
+        kind.is_call_event() || matches!(kind, Kind::MohStart | Kind::MohStop | Kind::Ring);
+    // A transfer names no queue: it applies to the queue the call is in.
+    if needs_call && call.is_empty() {
+        return AmiFrame::Rejected(
+            RejectReason::MissingField,
+            format!("{name} without Linkedid"),
+        );
+    }
+    if kind.is_call_event() && kind != Kind::Transfer && queue.is_empty() {
+        return AmiFrame::Rejected(RejectReason::MissingField, format!("{name} without Queue"));
+    }
+    let text = std::borrow::Cow::Borrowed;
+    let (transferee, target) = if name == "AttendedTransfer" {
+        channels.attended_parties(h)
+    } else {
+        (
+            h.first(&[key::TRANSFEREE_CALLER_ID_NUM]),
+            h.first(&[key::EXTENSION, key::TRANSFER_TARGET_CALLER_ID_NUM]),
+        )
+    };
+    AmiFrame::Event(AmiEvent {
+        ts,
+        kind,
+        call: text(call),
+        queue: text(queue),
+        agent: text(h.first(&[key::MEMBER_NAME, key::INTERFACE, key::STATE_INTERFACE])),
+        caller: text(match kind {
+            Kind::Enter | Kind::Abandon => h.first(&[key::CALLER_ID_NUM]),
+            // Who was transferred (shown only with show_callers).
+            Kind::Transfer => transferee,
+            _ => "",
+        }),
+        detail: text(match kind {
+            Kind::MohStart => h.first(&[key::CLASS]),
+            Kind::AgentPause => h.first(&[key::PAUSED_REASON, key::REASON]),
+            // How long the caller waited: lets the engine count an abandon whose join it never heard.
+            Kind::Abandon => h.first(&[key::HOLD_TIME]),
+            // Where to: the extension dialled (blind), or the party the caller was joined with (attended).
+            Kind::Transfer => target,
+            _ => "",
+        }),
+        id: None,
+        site: text(""),
+    })
 }
 
 /// A recorded session saved as a JSON list of events, one object of header names to values each (as the
@@ -716,6 +865,103 @@ mod tests {
             reasons,
             ["bad_timestamp", "bad_frame", "missing_field", "event"]
         );
+    }
+
+    /// The frames of `text` as `Engine::feed` reads them: whole where the fast path takes them, the rest
+    /// line by line; and the lines counted.
+    fn frames_fast(text: &str, max: usize) -> (Vec<AmiFrame<'static>>, u64) {
+        let mut b = FrameBuilder::default();
+        let (mut out, mut lines, mut start) = (Vec::new(), 0, 0);
+        while start < text.len() {
+            if let Some(w) = b.frame(&text[start..], max) {
+                out.push(owned(w.frame));
+                lines += w.lines;
+                start += w.len;
+                continue;
+            }
+            let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            lines += 1;
+            out.extend(b.push(&text.as_bytes()[start..end], max).map(owned));
+            start = end + 1;
+        }
+        out.extend(b.finish(max).map(owned));
+        (out, lines)
+    }
+
+    /// Header lines, the usual and the awkward, for frames built at random.
+    const LINES: [&str; 24] = [
+        "Event: QueueCallerJoin",
+        "Event: AgentConnect",
+        "Event: AgentComplete",
+        "Event: QueueCallerAbandon",
+        "Event: BlindTransfer",
+        "Event: QueueMemberPause",
+        "Event: QueueEntry",
+        "Event: BridgeEnter",
+        "Timestamp: 1700000000.250000",
+        "Timestamp: junk",
+        "Queue: sales",
+        "Queue:",
+        "Linkedid: 1700000000.42",
+        "Uniqueid: 1700000000.43",
+        "MemberName: PJSIP/2010",
+        "CallerIDNum: 600111222",
+        "Privilege: agent,all",
+        "  linkedid  :   L2  ",
+        "Channel: PJSIP/trunk-0001",
+        "BridgeUniqueid: b1",
+        "Wait: 12",
+        "garbage without a colon",
+        "Asterisk Call Manager/5.0.1",
+        "",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn a_frame_read_whole_maps_as_read_line_by_line(
+            lines in proptest::collection::vec(
+                (proptest::sample::select(&LINES[..]), proptest::sample::select(vec!["\r\n", "\n", "\r\n", " \r\n"])),
+                0..40,
+            ),
+            max in proptest::sample::select(vec![40usize, 100, 65536]),
+        ) {
+            let text: String = lines.iter().map(|(l, end)| format!("{l}{end}")).collect();
+            let by_line = {
+                let mut b = FrameBuilder::default();
+                let mut out = Vec::new();
+                for l in text.split_terminator('\n') {
+                    out.extend(b.push(l.as_bytes(), max).map(owned));
+                }
+                out.extend(b.finish(max).map(owned));
+                out
+            };
+            let (whole, counted) = frames_fast(&text, max);
+            proptest::prop_assert_eq!(whole, by_line, "{:?}", text);
+            proptest::prop_assert_eq!(counted, text.split_terminator('\n').count() as u64);
+        }
+    }
+
+    #[test]
+    fn plain_frames_are_read_whole() {
+        let text = "Event: QueueCallerJoin\r\nTimestamp: 100\r\nQueue: sales\r\nLinkedid: L1\r\n\r\nEvent: Hangup\r\n";
+        let mut b = FrameBuilder::default();
+        let w = b
+            .frame(text, 65536)
+            .map(|w| (w.len, w.lines, owned(w.frame)));
+        let Some((len, 5, AmiFrame::Event(e))) = w else {
+            panic!("{w:?}")
+        };
+        assert_eq!(
+            (len, e.queue.as_ref()),
+            (text.find("Event: Hangup").unwrap_or(0), "sales")
+        );
+        // The next frame is not closed yet; a banner is left to the line reader.
+        assert!(b.frame(&text[len..], 65536).is_none());
+        assert!(b
+            .frame("Asterisk Call Manager/5.0.1\r\n\r\n", 65536)
+            .is_none());
     }
 
     #[test]

@@ -640,11 +640,38 @@ impl Engine {
             Self::buffer_partial(src, format, &rest[start.min(rest.len())..], max);
             return;
         }
+        if format == Format::Ami {
+            // A plain frame is read whole in place (`FrameBuilder::frame`) from the chunk's whole lines, checked
+            // as UTF-8 at once; the rest (a banner, a frame cut by the chunk's end, anything unusual) a line at
+            // a time as below, to the same result.
+            let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
+            let checked = simdutf8::basic::from_utf8(&rest[..whole]).ok();
+            let mut start = 0;
+            while let Some(data) = rest.get(start..).filter(|d| !d.is_empty()) {
+                if let Some(text) = checked.and_then(|t| t.get(start..)) {
+                    let mut builder = src.ami.take().unwrap_or_default();
+                    if let Some(w) = builder.frame(text, max) {
+                        src.lines += w.lines;
+                        start += w.len;
+                        Self::apply_ami_frame(&mut self.book, &mut self.calls, src, w.frame);
+                        src.ami = Some(builder);
+                        continue;
+                    }
+                    src.ami = Some(builder);
+                }
+                let Some(len) = memchr::memchr(b'\n', data) else {
+                    break;
+                };
+                Self::whole_line(&mut self.book, &mut self.calls, src, format, &data[..len]);
+                start += len + 1;
+            }
+            Self::buffer_partial(src, format, &rest[start.min(rest.len())..], max);
+            return;
+        }
         if format != Format::QueueLog {
-            // AMI and FreeSWITCH: a line at a time through the same path as a line completed across chunks
-            // (so an over-long line is `line_too_long` however the input was cut); only queue_log is batched
-            // and prefetched below. Lines are found with memchr: these formats need no `|` positions, and
-            // AMI's lines are short, so the queue_log scanner's block setup would cost more than it saves.
+            // FreeSWITCH: a line at a time through the same path as a line completed across chunks (so an
+            // over-long line is `line_too_long` however the input was cut); only queue_log is batched and
+            // prefetched below. Lines are found with memchr: this format needs no `|` positions.
             let mut start = 0;
             for newline in memchr::memchr_iter(b'\n', rest) {
                 Self::whole_line(
