@@ -418,28 +418,25 @@ impl Flat {
 /// the index of its newline, or `b.len()`.
 fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
     let mut seen = 0u16;
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
+    let (i, c) = next(b, 0)?;
+    if c != b'{' {
         return None;
     }
-    i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b'}') {
+    let (mut i, mut c) = next(b, i + 1)?;
+    if c == b'}' {
         return line_end(b, i + 1);
     }
     loop {
-        if b.get(i) != Some(&b'"') {
+        if c != b'"' {
             return None;
         }
         let (slot, key_end) = key_at(b, i + 1)?;
-        // Most producers write `"key":` or `"key": `: the colon is looked for where it usually is first.
-        i = key_end + 1;
-        if b.get(i) != Some(&b':') {
-            i = skip_ws(b, i);
-            if b.get(i) != Some(&b':') {
-                return None;
-            }
+        let (colon, c_colon) = next(b, key_end + 1)?;
+        if c_colon != b':' {
+            return None;
         }
-        i = skip_ws(b, i + 1);
+        let value;
+        (i, value) = next(b, colon + 1)?;
         if let Some(slot) = slot {
             // A repeated field (even after a null) is an error for serde: let it say so.
             let bit = 1u16 << slot;
@@ -448,7 +445,7 @@ fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
             }
             seen |= bit;
         }
-        match *b.get(i)? {
+        match value {
             b'"' => {
                 let end = string_end(b, i + 1)?;
                 match slot {
@@ -474,13 +471,25 @@ fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
             // true, false, arrays and objects: rare, and serde's.
             _ => return None,
         }
-        i = skip_ws(b, i);
-        match b.get(i)? {
-            b',' => i = skip_ws(b, i + 1),
-            b'}' => return line_end(b, i + 1),
+        let (after, c_after) = next(b, i)?;
+        match c_after {
+            b',' => (i, c) = next(b, after + 1)?,
+            b'}' => return line_end(b, after + 1),
             _ => return None,
         }
     }
+}
+
+/// The first byte at or after `i` that is not whitespace within a line, and its index. Compact JSON has
+/// none: one compare finds the byte is already there.
+#[inline]
+fn next(b: &[u8], i: usize) -> Option<(usize, u8)> {
+    let c = *b.get(i)?;
+    if c > b' ' {
+        return Some((i, c));
+    }
+    let i = skip_ws(b, i);
+    Some((i, *b.get(i)?))
 }
 
 /// After an object's closing brace at `i - 1`: where its line ends (only whitespace may follow it).
