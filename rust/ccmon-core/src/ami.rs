@@ -97,6 +97,7 @@ mod key {
 /// The index in [`KEYS`] of a header name, compared as Asterisk does, without regard to case. Headers ccmon
 /// does not read are most lines of a real stream: their length and first letter alone turn nearly all of them
 /// away, and leave at most two names to compare.
+#[inline]
 fn key_index(name: &[u8]) -> Option<usize> {
     // The names of each length and first letter (a test checks the table against KEYS).
     let candidates: &[usize] = match (name.len(), name.first()? | 0x20) {
@@ -379,7 +380,10 @@ impl FrameBuilder {
             }
             let line = raw.strip_suffix(b"\r").unwrap_or(raw);
             lines += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
+            // A header line starts with its name: one byte tells it is not blank.
+            if line.first().is_none_or(u8::is_ascii_whitespace)
+                && line.iter().all(u8::is_ascii_whitespace)
+            {
                 if headers == 0 {
                     return None;
                 }
@@ -392,8 +396,13 @@ impl FrameBuilder {
             }
             let colon = find_byte(line, 0, b':')?;
             headers += 1;
-            if let Some(i) = key_index(line.get(..colon)?.trim_ascii()) {
-                let value = text.get(at + colon + 1..at + line.len())?.trim_ascii();
+            if let Some(i) = key_index(trim(line.get(..colon)?)) {
+                let value = text.get(at + colon + 1..at + line.len())?;
+                // `Key: Value`: one space to skip, nothing to trim at the end, as Asterisk writes it.
+                let value = match value.as_bytes() {
+                    [b' ', first, .., last] if *first > b' ' && *last > b' ' => value.get(1..)?,
+                    _ => value.trim_ascii(),
+                };
                 *h.values.get_mut(i)? = value;
                 h.present |= 1u64 << i;
             }
@@ -405,6 +414,15 @@ impl FrameBuilder {
             lines,
             frame: map(&h, &self.channels),
         })
+    }
+}
+
+/// `name.trim_ascii()`, looking at its two ends only when they are not already letters.
+#[inline]
+fn trim(name: &[u8]) -> &[u8] {
+    match name {
+        [first, .., last] if *first > b' ' && *last > b' ' => name,
+        _ => name.trim_ascii(),
     }
 }
 
