@@ -373,7 +373,7 @@ impl FrameBuilder {
         let mut h = Headers::NONE;
         let (mut at, mut lines, mut headers, mut bytes) = (0, 0, 0, 0);
         loop {
-            let newline = find_byte(b, at, b'\n')?;
+            let newline = crate::scan::find_byte(b, at, b'\n')?;
             let raw = b.get(at..newline)?;
             if raw.len() > max_bytes {
                 return None;
@@ -394,7 +394,7 @@ impl FrameBuilder {
             if bytes > max_bytes || headers >= MAX_HEADERS {
                 return None;
             }
-            let colon = find_byte(line, 0, b':')?;
+            let colon = crate::scan::find_byte(line, 0, b':')?;
             headers += 1;
             if let Some(i) = key_index(trim(line.get(..colon)?)) {
                 let value = text.get(at + colon + 1..at + line.len())?;
@@ -424,27 +424,6 @@ fn trim(name: &[u8]) -> &[u8] {
         [first, .., last] if *first > b' ' && *last > b' ' => name,
         _ => name.trim_ascii(),
     }
-}
-
-/// The index of the first `byte` in `b` from `from`, eight bytes at a time: a header line is a few words
-/// long, where memchr's setup would cost more than the search.
-#[inline]
-fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    while let Some(bytes) = b.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(bytes);
-        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(byte));
-        // The high bit of each byte equal to `byte`; a borrow can mark a byte above a true one, never below.
-        let marks = x.wrapping_sub(ONES) & !x & HIGH;
-        if marks != 0 {
-            return Some(i + (marks.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b.get(i..)?.iter().position(|&c| c == byte).map(|p| i + p)
 }
 
 impl Channels {

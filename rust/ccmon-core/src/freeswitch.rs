@@ -60,24 +60,46 @@ const AGENT_STATUS: usize = 12;
 const ANSWER_STATE: usize = 13;
 
 /// Where in [`KEYS`] a header goes. FreeSWITCH writes header names in one spelling: an exact match.
-fn slot(key: &str) -> Option<usize> {
+fn slot(key: &[u8]) -> Option<usize> {
     Some(match key {
-        "Content-Length" => CONTENT_LENGTH,
-        "Content-Type" => CONTENT_TYPE,
-        "Event-Name" => EVENT_NAME,
-        "Event-Subclass" => EVENT_SUBCLASS,
-        "Event-Date-Timestamp" => TIMESTAMP,
-        "CC-Action" => ACTION,
-        "CC-Queue" => QUEUE,
-        "CC-Agent" => AGENT,
-        "CC-Member-Session-UUID" => SESSION,
-        "CC-Member-CID-Number" => CID_NUMBER,
-        "CC-Cause" => CAUSE,
-        "CC-Cancel-Reason" => CANCEL_REASON,
-        "CC-Agent-Status" => AGENT_STATUS,
-        "Answer-State" => ANSWER_STATE,
+        b"Content-Length" => CONTENT_LENGTH,
+        b"Content-Type" => CONTENT_TYPE,
+        b"Event-Name" => EVENT_NAME,
+        b"Event-Subclass" => EVENT_SUBCLASS,
+        b"Event-Date-Timestamp" => TIMESTAMP,
+        b"CC-Action" => ACTION,
+        b"CC-Queue" => QUEUE,
+        b"CC-Agent" => AGENT,
+        b"CC-Member-Session-UUID" => SESSION,
+        b"CC-Member-CID-Number" => CID_NUMBER,
+        b"CC-Cause" => CAUSE,
+        b"CC-Cancel-Reason" => CANCEL_REASON,
+        b"CC-Agent-Status" => AGENT_STATUS,
+        b"Answer-State" => ANSWER_STATE,
         _ => return None,
     })
+}
+
+/// `str::trim` on a key or value of a line that is UTF-8.
+fn trim(b: &[u8], ascii: bool) -> &[u8] {
+    if ascii {
+        trim_whitespace(b)
+    } else {
+        std::str::from_utf8(b).map_or(b, |s| s.trim().as_bytes())
+    }
+}
+
+/// `str::trim` for ASCII text: the vertical tab (0x0B) is whitespace to it, though not to `trim_ascii`.
+fn trim_whitespace(b: &[u8]) -> &[u8] {
+    let ws = |c: &u8| c.is_ascii_whitespace() || *c == 0x0B;
+    match b {
+        [first, .., last] if !ws(first) && !ws(last) => b,
+        _ => {
+            let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+            let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+            b.get(start..end).unwrap_or_default()
+        }
+    }
 }
 
 /// Agents whose queues are remembered (agent-status-change names no queue), and queues per agent.
@@ -310,23 +332,28 @@ impl FrameBuilder {
             self.problem = Some(format!("a header block over {max} bytes"));
             return;
         }
-        let Ok(text) = std::str::from_utf8(text) else {
+        // ASCII is checked a word at a time; only other lines pay for a full UTF-8 check (and are trimmed
+        // of Unicode whitespace, as `str::trim` does).
+        let ascii = text.is_ascii();
+        if !ascii && std::str::from_utf8(text).is_err() {
             self.problem = Some("a header is not UTF-8".into());
             return;
-        };
-        let Some((key, value)) = text.split_once(':') else {
-            let shown: String = text.chars().take(40).collect();
+        }
+        let Some(colon) = crate::scan::find_byte(text, 0, b':') else {
+            let shown: String = String::from_utf8_lossy(text).chars().take(40).collect();
             self.problem = Some(format!("not a `Key: value` line: {shown:?}"));
             return;
         };
-        let Some(i) = slot(key.trim()) else {
+        let (key, value) = (&text[..colon], &text[colon + 1..]);
+        let Some(i) = slot(trim(key, ascii)) else {
             return;
         };
-        let (Some(out), value) = (self.values.get_mut(i), value.trim()) else {
+        let (Some(out), value) = (self.values.get_mut(i), trim(value, ascii)) else {
             return;
         };
         out.clear();
         if !url_decode(out, &mut self.scratch, value) {
+            let key = String::from_utf8_lossy(key);
             self.problem = Some(format!("{key}: not UTF-8 once URL-decoded"));
             return;
         }
@@ -542,28 +569,31 @@ impl FrameBuilder {
 
 /// Appends `value` URL-decoded (`%3A` → `:`) to `out`; false when the result is not UTF-8. A `%` not followed
 /// by two hex digits stays as it is.
-fn url_decode(out: &mut String, scratch: &mut Vec<u8>, value: &str) -> bool {
-    if !value.contains('%') {
-        out.push_str(value);
-        return true;
-    }
+fn url_decode(out: &mut String, scratch: &mut Vec<u8>, bytes: &[u8]) -> bool {
     scratch.clear();
-    let bytes = value.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
+    // The text between escapes is copied a run at a time.
+    let mut rest = bytes;
+    while let Some(at) = crate::scan::find_byte(rest, 0, b'%') {
+        let hex = |j: usize| rest.get(j).and_then(|c| (*c as char).to_digit(16));
+        scratch.extend_from_slice(&rest[..at]);
+        match (hex(at + 1), hex(at + 2)) {
+            (Some(hi), Some(lo)) => {
                 scratch.push((hi * 16 + lo) as u8);
-                i += 3;
+                rest = &rest[at + 3..];
             }
             _ => {
-                scratch.push(b);
-                i += 1;
+                scratch.push(b'%');
+                rest = &rest[at + 1..];
             }
         }
     }
-    match std::str::from_utf8(scratch) {
+    let decoded = if scratch.is_empty() {
+        bytes
+    } else {
+        scratch.extend_from_slice(rest);
+        scratch.as_slice()
+    };
+    match std::str::from_utf8(decoded) {
         Ok(s) => {
             out.push_str(s);
             true
@@ -907,6 +937,33 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Runs copied whole decode as byte by byte does.
+        #[test]
+        fn url_decoding_by_runs_is_byte_by_byte(text in "([a-zA-Z0-9:/ ]|%[0-9a-fA-FgG%]{0,2}){0,12}") {
+            let mut reference = Vec::new();
+            let b = text.as_bytes();
+            let mut i = 0;
+            while let Some(&c) = b.get(i) {
+                let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+                match (c, hex(i + 1), hex(i + 2)) {
+                    (b'%', Some(hi), Some(lo)) => { reference.push((hi * 16 + lo) as u8); i += 3; }
+                    _ => { reference.push(c); i += 1; }
+                }
+            }
+            let (mut out, mut scratch) = (String::new(), Vec::new());
+            let ok = url_decode(&mut out, &mut scratch, b);
+            proptest::prop_assert_eq!(ok, std::str::from_utf8(&reference).is_ok());
+            if ok {
+                proptest::prop_assert_eq!(out.as_bytes(), reference.as_slice());
+            }
+        }
+
+        /// The ASCII trim of header keys and values is `str::trim`'s, vertical tab included.
+        #[test]
+        fn ascii_trim_is_str_trim(text in "[ \t\n\x0b\x0c\ra-z:%-]{0,12}") {
+            proptest::prop_assert_eq!(trim_whitespace(text.as_bytes()), text.trim().as_bytes());
+        }
+
         #[test]
         fn any_lines_never_panic(lines in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..60), 0..40)) {
             let mut b = FrameBuilder::default();
