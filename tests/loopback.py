@@ -69,3 +69,9 @@ def started(client: Any) -> Stopper:
     stop.thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
     stop.thread.start()
     return stop
+
+
+def offered(m: Any) -> int:
+    """Calls offered so far, over every queue: what the client tests wait for."""
+    q = m.queues()
+    return int(q["offered"].sum()) if q.height else 0

@@ -177,7 +177,7 @@ def test_replay_recognises_an_ami_recording(tmp_path: Path) -> None:
 
 
 from ami_server import AmiServer, Session  # noqa: E402
-from loopback import Stopper, started, wait_for  # noqa: E402
+from loopback import Stopper, offered, started, wait_for  # noqa: E402
 
 from ccmon.sources.ami import AmiClient, parse_ami_url  # noqa: E402
 
@@ -185,11 +185,6 @@ from ccmon.sources.ami import AmiClient, parse_ami_url  # noqa: E402
 def running(server: AmiServer, m: ccmon.Monitor, **kw: float) -> tuple[AmiClient, Stopper]:
     client = AmiClient(f"ami://ccmon@127.0.0.1:{server.port}", "s3cret", m, min_backoff=0.05, **kw)
     return client, started(client)
-
-
-def offered(m: ccmon.Monitor) -> int:
-    q = m.queues()
-    return int(q["offered"].sum()) if q.height else 0
 
 
 def test_the_client_logs_in_and_feeds_the_events() -> None:

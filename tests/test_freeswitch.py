@@ -18,7 +18,7 @@ import pytest
 from esl_server import EslServer, Session, api_response, event
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopback import Stopper, started, wait_for
+from loopback import Stopper, offered, started, wait_for
 from reference import Event, render
 from test_spec_reference import ENGINE_BUGS, SUPPRESS, scenarios, windows_of
 
@@ -359,11 +359,6 @@ def test_a_bridge_end_the_session_does_not_come_back_from_is_the_end_of_the_call
 def running(server: EslServer, m: ccmon.Monitor, **kw: float) -> tuple[EslClient, Stopper]:
     client = EslClient(f"esl://127.0.0.1:{server.port}", "ClueCon", m, min_backoff=0.05, **kw)
     return client, started(client)
-
-
-def offered(m: ccmon.Monitor) -> int:
-    q = m.queues()
-    return int(q["offered"].sum()) if q.height else 0
 
 
 def test_the_client_authenticates_subscribes_and_feeds_the_events() -> None:

@@ -11,13 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from loopback import offered
+
 from ccmon import Monitor
 from ccmon.sources.file import FileFollower
-
-
-def offered(m: Monitor) -> int:
-    df = m.queues()
-    return int(df["offered"].sum()) if df.height else 0
 
 
 def test_follower_reads_appends_and_split_lines(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import signal
 import sys
 import threading
@@ -23,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ccmon.alerting import Alerting
-from ccmon.config import Config, ConfigError
+from ccmon.config import Config, ConfigError, read_secret
 from ccmon.monitor import Monitor
 from ccmon.server import Server, parse_listen
 from ccmon.sources import Source, start
@@ -312,12 +311,10 @@ def run(
 def _secret(path: Path | None, env: str, flag: str, what: str, file_flag: str) -> str:
     """A switch's secret: from the file named by `file_flag` when given, else from the environment variable
     `env`; never from the command line."""
-    if path is not None:
-        try:
-            return path.read_text().strip()
-        except OSError as e:
-            raise _fail(f"{file_flag}: {e}") from None
-    secret = os.environ.get(env)
+    try:
+        secret = read_secret(path, env)
+    except OSError as e:
+        raise _fail(f"{file_flag}: {e}") from None
     if not secret:
         raise _fail(f"{flag} needs its {what} in {env} or a file named by {file_flag}")
     return secret

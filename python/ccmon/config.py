@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -142,6 +143,16 @@ class Config:
                 "max_queues": self.max_queues,
             }
         )
+
+
+def read_secret(path: str | Path | None, env: str) -> str:
+    """A secret (a switch's password, a receiver's key): the content of the file at `path` when one is named,
+    else the environment variable `env`; "" when neither gives one. Never a command-line or config value
+    itself, so it stays out of process lists, shell history and logs. Raises OSError when the file cannot be
+    read."""
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get(env, "")
 
 
 def window_seconds(text: str) -> float:

@@ -17,17 +17,15 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ccmon.alerting.alertmanager import _iso, post_json
 from ccmon.alerting.rules import Alert
-from ccmon.config import ConfigError
+from ccmon.config import ConfigError, read_secret
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +41,10 @@ def dedup_key(alert: Alert) -> str:
 
 def _secret(setting: Mapping[str, str], file_key: str, env: str, what: str) -> str:
     path = setting.get(file_key)
-    if path:
-        try:
-            return Path(path).read_text().strip()
-        except OSError as e:
-            raise ConfigError(f"alerts: cannot read {what} from {path}: {e}") from None
-    value = os.environ.get(env, "")
+    try:
+        value = read_secret(path, env)
+    except OSError as e:
+        raise ConfigError(f"alerts: cannot read {what} from {path}: {e}") from None
     if not value:
         raise ConfigError(f"alerts: {what} missing: name a file ({file_key}) or set {env}")
     return value
