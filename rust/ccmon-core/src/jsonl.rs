@@ -577,7 +577,10 @@ fn special_bytes_32(block: &[u8]) -> u32 {
         let v = load_unaligned_m128i(chunk);
         // Below 0x20 (unsigned): min(v, 0x1f) == v.
         let hits = bitor_m128i(
-            bitor_m128i(cmp_eq_mask_i8_m128i(v, quote), cmp_eq_mask_i8_m128i(v, backslash)),
+            bitor_m128i(
+                cmp_eq_mask_i8_m128i(v, quote),
+                cmp_eq_mask_i8_m128i(v, backslash),
+            ),
             cmp_eq_mask_i8_m128i(min_u8_m128i(v, control), v),
         );
         // movemask gives 16 bits in an i32; the cast keeps exactly those.

@@ -195,6 +195,79 @@ proptest! {
     }
 }
 
+/// AMI lines, plain and awkward, for streams built at random: frames read whole in place and frames read line
+/// by line (a banner, a chunk's end, a bad byte anywhere in the chunk) must count alike.
+const AMI_LINES: [&str; 22] = [
+    "Event: QueueCallerJoin",
+    "Event: AgentConnect",
+    "Event: AgentComplete",
+    "Event: QueueCallerAbandon",
+    "Event: QueueMemberPause",
+    "Event: Hangup",
+    "Timestamp: 1700000100.250000",
+    "Timestamp: 1700000200",
+    "Timestamp: junk",
+    "Queue: sales",
+    "Queue: soporte técnico",
+    "Linkedid: L1",
+    "Linkedid: L2",
+    "MemberName: Agent/1",
+    "CallerIDNum: 600111222",
+    "Privilege: agent,all",
+    "  linkedid  :   L3  ",
+    "garbage without a colon",
+    "Asterisk Call Manager/5.0.1",
+    "HoldTime: 12",
+    "",
+    "\u{80}bad",
+];
+
+fn ami_stream(lines: &[(usize, bool)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &(i, crlf) in lines {
+        let line = AMI_LINES[i % AMI_LINES.len()];
+        if line == "\u{80}bad" {
+            // A byte that is not UTF-8: its chunk is read line by line.
+            out.extend_from_slice(b"\x80bad");
+        } else {
+            out.extend_from_slice(line.as_bytes());
+        }
+        out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn ami_streams_count_alike_however_cut(
+        lines in prop::collection::vec((0usize..AMI_LINES.len(), any::<bool>()), 0..80),
+        cuts in prop::collection::vec(0usize..4000, 0..10),
+    ) {
+        let data = ami_stream(&lines);
+        let mut whole = engine();
+        whole.feed("a", Format::Ami, &data);
+        whole.end_of_input("a", Format::Ami);
+        let mut pieces = engine();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+        cuts.sort_unstable();
+        let mut start = 0;
+        for c in cuts.into_iter().chain([data.len()]) {
+            pieces.feed("a", Format::Ami, &data[start..c]);
+            start = c;
+        }
+        pieces.end_of_input("a", Format::Ami);
+        let (a, b) = (&whole.sources()[0], &pieces.sources()[0]);
+        prop_assert_eq!(
+            (a.lines, a.ingested, a.rejected_total(), a.unknown),
+            (b.lines, b.ingested, b.rejected_total(), b.unknown)
+        );
+        prop_assert_eq!(stats(&whole, "all"), stats(&pieces, "all"));
+        prop_assert_eq!(whole.agents(), pieces.agents());
+    }
+}
+
 /// Thousands of callers over three days: the caller table grows, is swept and rebuilt many times, and every
 /// repeat call (SPEC §6: the same number started a call at most `repeat_window_seconds` earlier) is still
 /// found, counted as a simple map of last starts counts it. Fed in odd-sized chunks through the batched path.
