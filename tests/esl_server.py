@@ -1,7 +1,8 @@
 """A test FreeSWITCH event socket on loopback that speaks the inbound ESL protocol: the ``auth/request``
-greeting, ``auth`` (accepted or refused), ``event plain ...``, ``api ...`` with its ``api/response``, and a
-recorded event stream, with faults to inject (a refused password, a disconnect in the middle of a message, a
-stalled peer, a disconnect notice). Only for the tests.
+greeting, ``auth`` (accepted or refused), ``event plain ...``, ``api ...`` with its ``api/response`` (and
+mod_callcenter's ``callcenter_config`` tables when the session has a `Callcenter`), and a recorded event
+stream, with faults to inject (a refused password, a disconnect in the middle of a message, a stalled peer, a
+disconnect notice). Only for the tests.
 
 Also runnable, to try ``ccmon run --freeswitch`` without a switch (see the README)::
 
@@ -37,6 +38,54 @@ DISCONNECT = (
 )
 
 
+MEMBERS = (
+    "queue|instance_id|uuid|session_uuid|cid_number|cid_name|system_epoch|joined_epoch|rejoined_epoch|"
+    "bridge_epoch|abandoned_epoch|base_score|skill_score|serving_agent|serving_system|state|score"
+)
+AGENTS = (
+    "name|instance_id|uuid|type|contact|status|state|max_no_answer|wrap_up_time|reject_delay_time|"
+    "busy_delay_time|no_answer_delay_time|last_bridge_start|last_bridge_end|last_offered_call|"
+    "last_status_change|no_answer_count|calls_answered|talk_time|ready_time"
+)
+
+
+@dataclass
+class Callcenter:
+    """What mod_callcenter answers to ``api callcenter_config ...``, as the tables it prints (a header row,
+    ``|``-separated rows, ``+OK``): the callers in each queue (session uuid, caller number, joined epoch,
+    state), the tiers (queue, agent) and the agents (name, status)."""
+
+    queues: dict[str, list[tuple[str, str, int, str]]] = field(default_factory=dict)
+    tiers: list[tuple[str, str]] = field(default_factory=list)
+    agents: list[tuple[str, str]] = field(default_factory=list)
+
+    def answer(self, command: str) -> str:
+        words = command.split()
+        if words[:3] == ["callcenter_config", "queue", "list"] and len(words) == 3:
+            rows = [f"{q}|longest-idle-agent|local_stream://moh|system|0|0|0" for q in self.queues]
+            return self._table("name|strategy|moh_sound|time_base_score|max_wait_time|calls_answered|"
+                               "calls_abandoned", rows)  # fmt: skip
+        if words[:4] == ["callcenter_config", "queue", "list", "members"] and len(words) == 5:
+            rows = [
+                f"{words[4]}|single_box|m-{uuid}|{uuid}|{number}|{number}|{joined}|{joined}|0|0|0|0|0|||{state}|0"
+                for uuid, number, joined, state in self.queues.get(words[4], [])
+            ]
+            return self._table(MEMBERS, rows)
+        if words[:3] == ["callcenter_config", "tier", "list"]:
+            return self._table(
+                "queue|agent|state|level|position", [f"{q}|{a}|Ready|1|1" for q, a in self.tiers]
+            )
+        if words[:3] == ["callcenter_config", "agent", "list"]:
+            rows = [f"{a}|single_box||callback|user/{a}|{status}|Waiting|3|10|10|60|0|0|0|0|0|0|0|0|0"
+                    for a, status in self.agents]  # fmt: skip
+            return self._table(AGENTS, rows)
+        return "-ERR Unknown command\n"
+
+    @staticmethod
+    def _table(header: str, rows: list[str]) -> str:
+        return "\n".join([header, *rows, "+OK"]) + "\n"
+
+
 @dataclass
 class Session:
     """What one connection does after ``auth``: stream ``events`` (bytes), optionally cut after ``cut_after``
@@ -48,6 +97,7 @@ class Session:
     refuse_auth: bool = False
     stall: bool = False
     goodbye: bool = False
+    callcenter: Callcenter | None = None
 
 
 @dataclass
@@ -95,7 +145,12 @@ class EslServer(SessionServer):
                     command = reader.next()
                     if not command:
                         return
-                    if command.startswith("api "):
+                    if command.startswith("api callcenter_config"):
+                        self.apis += 1
+                        cc = session.callcenter
+                        no_module = "-ERR callcenter_config Command not found!\n"
+                        conn.sendall(api_response(cc.answer(command[4:]) if cc else no_module))
+                    elif command.startswith("api "):
                         self.apis += 1
                         conn.sendall(api_response("UP 0 years, 0 days, 1 hour\n0 session(s)\n"))
             except OSError:

@@ -10,12 +10,13 @@ import os
 import random
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from esl_server import EslServer, Session, api_response, event
+from esl_server import Callcenter, EslServer, Session, api_response, event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback import Stopper, offered, started, wait_for
@@ -370,6 +371,60 @@ def test_the_client_authenticates_subscribes_and_feeds_the_events() -> None:
         assert client.up
         assert m.queues().equals(fed(EVENTS).queues())
         assert server.subscriptions == ["CUSTOM callcenter::info"]
+        # This switch has no mod_callcenter to ask (-ERR): it is followed without resynchronising.
+        assert client.resyncs == 0
+    finally:
+        stop.set()
+        server.close()
+
+
+def joined(call: str, ts: float) -> bytes:
+    """mod_callcenter's member-queue-start of `call` in support@default at `ts`."""
+    return event(
+        {
+            "Event-Name": "CUSTOM",
+            "Event-Subclass": "callcenter::info",
+            "Event-Date-Timestamp": str(round(ts * 1_000_000)),
+            "CC-Action": "member-queue-start",
+            "CC-Queue": "support@default",
+            "CC-Member-Session-UUID": call,
+            "CC-Member-CID-Number": "600" + call[-1],
+        }
+    )
+
+
+def test_after_a_reconnect_mod_callcenter_s_answer_removes_ghosts_and_finds_callers() -> None:
+    now = time.time()
+    # Before the outage: s1, s2 and s3 joined; the connection then drops (the resync's questions unanswered).
+    before = b"".join(joined(c, now - 100 + i) for i, c in enumerate(["s1", "s2", "s3"]))
+    # After it, the switch has s2 still waiting and s4 (being offered to agent1) that ccmon never heard of;
+    # s1 and s3 ended meanwhile. agent1 is available, agent2 on a break, agent3 logged out.
+    cc = Callcenter(
+        queues={
+            "support@default": [
+                ("s2", "6002", int(now - 99), "Waiting"),
+                ("s4", "6004", int(now - 30), "Trying"),
+            ],
+            "sales@default": [],
+        },
+        tiers=[("support@default", "agent1"), ("support@default", "agent2"), ("sales@default", "agent3")],
+        agents=[("agent1", "Available"), ("agent2", "On Break"), ("agent3", "Logged Out")],
+    )  # fmt: skip
+    server = EslServer("ClueCon", [Session(before, cut_after=len(before)), Session(b"", callcenter=cc)])
+    m = ccmon.Monitor()
+    client, stop = running(server, m)
+    try:
+        assert wait_for(lambda: client.resyncs == 1)
+        assert client.connects == 2 and client.up
+        calls = {c["call"]: c for c in m.calls().to_dicts()}
+        assert set(calls) == {"s2", "s4"}
+        # s2 keeps its own entry; s4 has waited as long as the switch says.
+        assert calls["s2"]["wait_seconds"] >= 99
+        assert 29 <= calls["s4"]["wait_seconds"] < 60
+        support = rows(m)["support@default"]
+        assert (support["offered"], support["lost"]) == (4, 2)
+        agents = {(a["agent"], a["state"], a["reason"]) for a in m.agents().to_dicts()}
+        assert agents == {("agent1", "available", None), ("agent2", "paused", "On Break")}
     finally:
         stop.set()
         server.close()

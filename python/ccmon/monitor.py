@@ -349,6 +349,35 @@ class Monitor:
                 total[k] = total.get(k, 0) + after[k] - before.get(k, 0)
         return total
 
+    def _begin_resync(self, source: str, site: str | None = None) -> None:
+        """For the FreeSWITCH client: it starts asking mod_callcenter for its state; the calls this source's
+        events name from now on are newer than the answer, which leaves them alone."""
+        s = self._site(site)
+        with s.lock:
+            s.engine.begin_resync(source)
+
+    def _end_resync(self, source: str, site: str | None = None) -> None:
+        """For the FreeSWITCH client: the resynchronisation it began ends (with an answer or without)."""
+        s = self._site(site)
+        with s.lock:
+            s.engine.end_resync(source)
+
+    def _resync_callcenter(
+        self,
+        source: str,
+        queues: list[tuple[str, str]],
+        tiers: str,
+        agents: str,
+        site: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        """For the FreeSWITCH client: mod_callcenter's answers (each queue's members table, the tier and
+        agent lists) make the calls waiting and the agents of those queues agree with the switch, at `now`
+        (the wall clock by default). Raises ValueError when an answer is not such a table."""
+        s = self._site(site)
+        with s.lock:
+            s.engine.resync_callcenter(source, queues, tiers, agents, time.time() if now is None else now)
+
     def advance_clock(self, now: float | None = None) -> None:
         """Live mode: ages and the `lost` sweep use the wall clock when it is newer than the last event."""
         t = time.time() if now is None else now

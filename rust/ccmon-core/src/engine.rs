@@ -1102,6 +1102,11 @@ impl Engine {
         match frame {
             FsFrame::Event(ev) => {
                 let e = ev.event();
+                if let Some(snap) = src.status.as_mut() {
+                    if !e.call.is_empty() {
+                        snap.touched.insert(CallKey::new(e.call));
+                    }
+                }
                 Self::count_event(book, calls, src, &e, Self::caller_of(&e));
             }
             FsFrame::AgentStatus(ev, queues) => {
@@ -1482,6 +1487,56 @@ impl Engine {
             Applied::Used => Self::apply(book, calls, e, Caller::NONE, moh_events),
             other => other,
         }
+    }
+
+    /// A FreeSWITCH client starts asking mod_callcenter for its state (see [`Engine::resync_callcenter`]):
+    /// from now on, the calls that `source`'s events name are newer than the answer being gathered, which
+    /// will neither close nor re-enter them.
+    pub fn begin_resync(&mut self, source: &str) {
+        let sid = self.source_id(source);
+        self.sources[sid].status = Some(Box::default());
+    }
+
+    /// The resynchronisation `source` began ends without an answer (the switch has no mod_callcenter, the
+    /// connection broke): its calls are no longer watched for it.
+    pub fn end_resync(&mut self, source: &str) {
+        let sid = self.source_id(source);
+        self.sources[sid].status = None;
+    }
+
+    /// Makes the engine agree with what mod_callcenter answered (its `callcenter_config` tables) at `now`,
+    /// as with an AMI QueueStatus answer: in every queue it lists, a call waiting here that the switch no
+    /// longer has is closed as `lost`, a caller it has waiting that ccmon never heard of enters with the
+    /// wait the switch reports, and the agents become its members. Calls named by events since
+    /// [`Engine::begin_resync`] are left as those events made them. Err when a table is not one (nothing
+    /// changes then).
+    pub fn resync_callcenter(
+        &mut self,
+        source: &str,
+        cc: &crate::freeswitch::Callcenter<'_>,
+        now: f64,
+    ) -> Result<(), String> {
+        let sid = self.source_id(source);
+        let mut snap = self.sources[sid].status.take().unwrap_or_default();
+        let status = crate::freeswitch::callcenter_status(cc, now)?;
+        snap.queues = status.queues.iter().map(|q| q.to_string()).collect();
+        snap.entries = status
+            .entries
+            .iter()
+            .map(|&(q, call, caller, wait)| {
+                (q.to_string(), call.to_string(), caller.to_string(), wait)
+            })
+            .collect();
+        snap.members = status
+            .members
+            .iter()
+            .map(|&(q, agent, paused, reason)| {
+                (q.to_string(), agent.to_string(), paused, reason.to_string())
+            })
+            .collect();
+        self.advance_clock(now);
+        Self::apply_status(&mut self.book, &mut self.calls, &snap);
+        Ok(())
     }
 
     /// Live mode: moves "now" to the wall clock when it is newer than the last event (SPEC §1), closing

@@ -602,6 +602,99 @@ fn url_decode(out: &mut String, scratch: &mut Vec<u8>, bytes: &[u8]) -> bool {
     }
 }
 
+/// What mod_callcenter says of itself now, for a resynchronisation after a (re)connect: its answers to
+/// `callcenter_config queue list members QUEUE` for each of its queues, `tier list` and `agent list`. Each
+/// answer is a table: a header row of column names, rows of `|`-separated values, then `+OK`.
+#[derive(Debug, Clone, Copy)]
+pub struct Callcenter<'a> {
+    /// Each queue, with its members table (an empty table still says the queue has nobody waiting).
+    pub queues: &'a [(&'a str, &'a str)],
+    pub tiers: &'a str,
+    pub agents: &'a str,
+}
+
+/// The same as a QueueStatus answer says it: queues covered, callers waiting (queue, call, caller, seconds
+/// waited at `now`) and agents (queue, agent, paused, reason).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CallcenterStatus<'a> {
+    pub queues: Vec<&'a str>,
+    pub entries: Vec<(&'a str, &'a str, &'a str, f64)>,
+    pub members: Vec<(&'a str, &'a str, bool, &'a str)>,
+}
+
+/// The rows of a `callcenter_config` table, each as the values of the `wanted` columns (`None` when the
+/// header lacks one of them: the table is not what was asked for).
+fn table_rows<'a, const N: usize>(text: &'a str, wanted: [&str; N]) -> Option<Vec<[&'a str; N]>> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let header: Vec<&str> = lines.next()?.split('|').collect();
+    let mut at = [0usize; N];
+    for (slot, name) in at.iter_mut().zip(wanted) {
+        *slot = header.iter().position(|h| *h == name)?;
+    }
+    Some(
+        lines
+            .filter(|l| !l.starts_with("+OK") && !l.starts_with("-ERR"))
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').collect();
+                let mut row = [""; N];
+                for (value, &column) in row.iter_mut().zip(&at) {
+                    *value = cells.get(column)?;
+                }
+                Some(row)
+            })
+            .collect(),
+    )
+}
+
+/// mod_callcenter's tables as a status answer, at `now` (epoch seconds). A caller is waiting in state
+/// `Waiting` or `Trying` (being offered to an agent), and is the call of its `session_uuid` (the
+/// `CC-Member-Session-UUID` of its events). An agent is a member of the queues its tiers name unless it is
+/// `Logged Out`; `On Break` is paused, with that status as its reason. Err names the table that is not one.
+pub fn callcenter_status<'a>(
+    cc: &Callcenter<'a>,
+    now: f64,
+) -> Result<CallcenterStatus<'a>, String> {
+    let mut status = CallcenterStatus::default();
+    for &(queue, members) in cc.queues {
+        status.queues.push(queue);
+        let rows = table_rows(
+            members,
+            ["session_uuid", "cid_number", "joined_epoch", "state"],
+        )
+        .ok_or_else(|| {
+            format!("the members of {queue:?} are not a mod_callcenter members table")
+        })?;
+        for [call, caller, joined, state] in rows {
+            if !matches!(state, "Waiting" | "Trying") || call.is_empty() {
+                continue;
+            }
+            let wait = joined
+                .parse::<f64>()
+                .ok()
+                .filter(|j| *j > 0.0)
+                .map_or(0.0, |j| (now - j).max(0.0));
+            status.entries.push((queue, call, caller, wait));
+        }
+    }
+    let agents = table_rows(cc.agents, ["name", "status"])
+        .ok_or("the agent list is not a mod_callcenter agent table")?;
+    let tiers = table_rows(cc.tiers, ["queue", "agent"])
+        .ok_or("the tier list is not a mod_callcenter tier table")?;
+    for [queue, agent] in tiers {
+        let Some([_, agent_status]) = agents.iter().find(|[name, _]| *name == agent) else {
+            continue;
+        };
+        if *agent_status == "Logged Out" || !status.queues.contains(&queue) {
+            continue;
+        }
+        let paused = *agent_status == "On Break";
+        status
+            .members
+            .push((queue, agent, paused, if paused { agent_status } else { "" }));
+    }
+    Ok(status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -934,6 +1027,53 @@ mod tests {
         let got = frames(&text);
         assert_eq!(got[2], "AgentUnpause a1  [\"sales\", \"support\"]");
         assert_eq!(got[3], "AgentLogoff a2  []");
+    }
+
+    #[test]
+    fn callcenter_tables_read_as_a_status_answer() {
+        let support = "queue|instance_id|uuid|session_uuid|cid_number|cid_name|system_epoch|joined_epoch|rejoined_epoch|bridge_epoch|abandoned_epoch|base_score|skill_score|serving_agent|serving_system|state|score\n\
+            support|single_box|m1|s-waiting|600111222|A|0|1000|0|0|0|0|0|||Waiting|0\n\
+            support|single_box|m2|s-trying|600333444|B|0|1010|0|0|0|0|0|agent1|single_box|Trying|0\n\
+            support|single_box|m3|s-answered|600555666|C|0|900|0|950|0|0|0|agent2|single_box|Answered|0\n\
+            +OK\n";
+        let sales = "queue|instance_id|uuid|session_uuid|cid_number|cid_name|system_epoch|joined_epoch|rejoined_epoch|bridge_epoch|abandoned_epoch|base_score|skill_score|serving_agent|serving_system|state|score\n+OK\n";
+        let tiers = "queue|agent|state|level|position\nsupport|agent1|Ready|1|1\nsupport|agent2|Ready|1|2\nsales|agent3|Ready|1|1\nsales|agent1|Ready|2|1\n+OK\n";
+        let agents = "name|instance_id|uuid|type|contact|status|state|max_no_answer\n\
+            agent1|single_box||callback|user/1000|Available|Waiting|3\n\
+            agent2|single_box||callback|user/1001|On Break|Waiting|3\n\
+            agent3|single_box||callback|user/1002|Logged Out|Waiting|3\n+OK\n";
+        let queues = [("support", support), ("sales", sales)];
+        let cc = Callcenter {
+            queues: &queues,
+            tiers,
+            agents,
+        };
+        let Ok(status) = callcenter_status(&cc, 1030.0) else {
+            panic!("the tables are mod_callcenter's")
+        };
+        assert_eq!(status.queues, ["support", "sales"]);
+        assert_eq!(
+            status.entries,
+            [
+                ("support", "s-waiting", "600111222", 30.0),
+                ("support", "s-trying", "600333444", 20.0)
+            ]
+        );
+        assert_eq!(
+            status.members,
+            [
+                ("support", "agent1", false, ""),
+                ("support", "agent2", true, "On Break"),
+                ("sales", "agent1", false, "")
+            ]
+        );
+        let wrong = [("support", "-ERR no such queue\n")];
+        let bad = Callcenter {
+            queues: &wrong,
+            tiers,
+            agents,
+        };
+        assert!(callcenter_status(&bad, 1030.0).is_err());
     }
 
     proptest::proptest! {

@@ -464,17 +464,31 @@ fn status_answer() -> String {
     .concat()
 }
 
-#[test]
-fn a_queue_status_answer_removes_ghosts_and_finds_callers_already_waiting() {
-    let mut e = before_outage();
-    e.advance_clock(150.0);
-    e.feed("ami", Format::Ami, status_answer().as_bytes());
+/// The calls waiting, by call id, with how long each has waited.
+fn waiting(e: &Engine) -> Vec<(String, f64)> {
     let mut waiting: Vec<(String, f64)> = e
         .calls(false)
         .into_iter()
         .map(|c| (c.call, c.wait_seconds))
         .collect();
     waiting.sort_by(|a, b| a.0.cmp(&b.0));
+    waiting
+}
+
+/// Each agent's state and reason.
+fn agent_states(e: &Engine) -> Vec<(String, &'static str, String)> {
+    e.agents()
+        .into_iter()
+        .map(|a| (a.agent, a.state, a.reason))
+        .collect()
+}
+
+#[test]
+fn a_queue_status_answer_removes_ghosts_and_finds_callers_already_waiting() {
+    let mut e = before_outage();
+    e.advance_clock(150.0);
+    e.feed("ami", Format::Ami, status_answer().as_bytes());
+    let waiting = waiting(&e);
     let expect = [("L2", 49.0), ("L4", 30.0), ("L5", 10.0)];
     assert_eq!(
         waiting,
@@ -484,11 +498,7 @@ fn a_queue_status_answer_removes_ghosts_and_finds_callers_already_waiting() {
     let sales = &stats(&e, "all")[0];
     // L1 and L3 ended during the outage, how is unknown: lost. L4 was offered once, now.
     assert_eq!((sales.counters.offered, sales.counters.lost), (5, 2));
-    let agents: Vec<(String, &str, String)> = e
-        .agents()
-        .into_iter()
-        .map(|a| (a.agent, a.state, a.reason))
-        .collect();
+    let agents = agent_states(&e);
     assert_eq!(
         agents,
         vec![("Alice".to_string(), "paused", "lunch".to_string())]
@@ -578,4 +588,77 @@ fn an_abandon_never_heard_joining_counts_only_with_its_hold_time() {
     assert_eq!((c.offered, c.abandoned, c.wait_max), (1, 1, Some(11.0)));
     let src = &e.sources()[0];
     assert_eq!((src.ingested, src.ignored), (2, 1));
+}
+
+/// One mod_callcenter event as the event socket frames it.
+fn esl(action: &str, ts: f64, headers: &[(&str, &str)]) -> String {
+    let mut body = format!(
+        "Event-Name: CUSTOM\nEvent-Subclass: callcenter%3A%3Ainfo\nCC-Action: {action}\nEvent-Date-Timestamp: {}\n",
+        (ts * 1e6) as u64
+    );
+    for (k, v) in headers {
+        body += &format!("{k}: {v}\n");
+    }
+    body += "\n";
+    format!(
+        "Content-Length: {}\nContent-Type: text/event-plain\n\n{body}",
+        body.len()
+    )
+}
+
+const MEMBERS_HEADER: &str = "queue|instance_id|uuid|session_uuid|cid_number|cid_name|system_epoch|joined_epoch|rejoined_epoch|bridge_epoch|abandoned_epoch|base_score|skill_score|serving_agent|serving_system|state|score";
+
+#[test]
+fn a_callcenter_answer_removes_ghosts_and_finds_callers_already_waiting() {
+    let mut e = engine();
+    let join = |call: &str, ts: f64| {
+        esl(
+            "member-queue-start",
+            ts,
+            &[("CC-Queue", "support"), ("CC-Member-Session-UUID", call)],
+        )
+    };
+    let before = [join("s1", 100.0), join("s2", 101.0), join("s3", 102.0)].concat();
+    e.feed("fs", Format::FreeSwitch, before.as_bytes());
+    // Reconnected: while the answer is gathered, a live event says s5 joined.
+    e.advance_clock(150.0);
+    e.begin_resync("fs");
+    e.feed("fs", Format::FreeSwitch, join("s5", 140.0).as_bytes());
+    let members = format!(
+        "{MEMBERS_HEADER}\n\
+         support|box|m2|s2|600|A|0|101|0|0|0|0|0|||Waiting|0\n\
+         support|box|m4|s4|700|B|0|120|0|0|0|0|0|agent1|box|Trying|0\n\
+         +OK\n"
+    );
+    let queues = [("support", members.as_str())];
+    let cc = ccmon_core::freeswitch::Callcenter {
+        queues: &queues,
+        tiers: "queue|agent|state|level|position\nsupport|agent1|Ready|1|1\nsupport|agent2|Ready|1|1\n+OK\n",
+        agents: "name|instance_id|uuid|type|contact|status|state\nagent1|box||callback|u/1|On Break|Waiting\nagent2|box||callback|u/2|Logged Out|Waiting\n+OK\n",
+    };
+    e.resync_callcenter("fs", &cc, 150.0).unwrap();
+    let waiting = waiting(&e);
+    let expect = [("s2", 49.0), ("s4", 30.0), ("s5", 10.0)];
+    assert_eq!(
+        waiting,
+        expect.map(|(c, w)| (c.to_string(), w)).to_vec(),
+        "s2 keeps its own entry, s4 waits as long as the switch says, s5's live join stands"
+    );
+    let support = &stats(&e, "all")[0];
+    // s1 and s3 ended while ccmon was not listening, how is unknown: lost.
+    assert_eq!((support.counters.offered, support.counters.lost), (5, 2));
+    let agents = agent_states(&e);
+    assert_eq!(
+        agents,
+        vec![("agent1".to_string(), "paused", "On Break".to_string())]
+    );
+    // A table that is not one changes nothing.
+    let wrong = [("support", "-ERR callcenter_config Command not found!\n")];
+    let bad = ccmon_core::freeswitch::Callcenter {
+        queues: &wrong,
+        ..cc
+    };
+    e.begin_resync("fs");
+    assert!(e.resync_callcenter("fs", &bad, 160.0).is_err());
+    assert_eq!(e.calls(false).len(), 3);
 }

@@ -126,6 +126,40 @@ impl Engine {
         self.inner.now()
     }
 
+    /// A FreeSWITCH client starts gathering mod_callcenter's state for `source`.
+    fn begin_resync(&mut self, source: &str) {
+        self.inner.begin_resync(source);
+    }
+
+    /// The resynchronisation of `source` ends without an answer.
+    fn end_resync(&mut self, source: &str) {
+        self.inner.end_resync(source);
+    }
+
+    /// mod_callcenter's tables (each queue with its members table, the tier and agent lists) applied at
+    /// `now`; ValueError when one is not such a table.
+    fn resync_callcenter(
+        &mut self,
+        source: &str,
+        queues: Vec<(String, String)>,
+        tiers: &str,
+        agents: &str,
+        now: f64,
+    ) -> PyResult<()> {
+        let queues: Vec<(&str, &str)> = queues
+            .iter()
+            .map(|(q, m)| (q.as_str(), m.as_str()))
+            .collect();
+        let cc = ccmon_core::freeswitch::Callcenter {
+            queues: &queues,
+            tiers,
+            agents,
+        };
+        self.inner
+            .resync_callcenter(source, &cc, now)
+            .map_err(value_error)
+    }
+
     fn calls_in_progress(&self) -> usize {
         self.inner.calls_in_progress()
     }
