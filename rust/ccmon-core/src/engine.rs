@@ -211,6 +211,25 @@ pub(crate) const SUPERVISOR_FLAGS: [(u8, &str); 6] = [
 /// Not a stored flag (it changes with time): set in [`SUPERVISOR_FLAGS`] counting for calls over the limit.
 const MOH_OVER_LIMIT: u8 = 0;
 
+/// What an event's source tells about it: whether the source reports music on hold, and which source it is
+/// (`NO_SOURCE` for a state the engine is told, not an event of a stream).
+#[derive(Debug, Clone, Copy)]
+struct From {
+    moh_events: bool,
+    source: u32,
+}
+
+const NO_SOURCE: u32 = u32::MAX;
+
+impl SourceStats {
+    fn from(&self) -> From {
+        From {
+            moh_events: self.moh_events,
+            source: self.id,
+        }
+    }
+}
+
 /// Per-source ingest telemetry.
 #[derive(Debug, Clone, Default)]
 pub struct SourceStats {
@@ -227,6 +246,8 @@ pub struct SourceStats {
     /// The source's format reports music-on-hold events (all but queue_log and FreeSWITCH's mod_callcenter
     /// events): its calls' exposure comes from them (SPEC §5).
     moh_events: bool,
+    /// Its index in the engine's sources: what its pending leaves and ended calls are tagged with.
+    id: u32,
     seen_ids: SeenIds,
     /// JSON lines that name another site than this engine's, with that site: for the caller to feed to the
     /// engine of that site ([`Engine::take_forwarded`]). Only complete lines, each ended by a newline.
@@ -434,10 +455,10 @@ struct Book {
     expiry: VecDeque<(f64, CallId, u32)>,
     /// Waiting entries the caller left (AMI QueueCallerLeave) at a time, by call and entry: a timeout unless
     /// an answer comes within `LEAVE_GRACE_SECONDS`.
-    leaving: VecDeque<(f64, CallId, u32)>,
+    leaving: VecDeque<(f64, CallId, u32, u32)>,
     /// Calls whose talk ended as FreeSWITCH reports it (a hang-up or a transfer), by deadline, call and entry:
     /// finished at the deadline unless they entered a queue again.
-    ending: VecDeque<(f64, CallId, u32)>,
+    ending: VecDeque<(f64, CallId, u32, u32)>,
     next_seq: u32,
     next_idle_sweep: f64,
     finished: VecDeque<FinishedCall>,
@@ -548,6 +569,7 @@ impl Engine {
         }
         self.sources.push(SourceStats {
             name: name.to_string(),
+            id: self.sources.len() as u32,
             ..Default::default()
         });
         self.sources.len() - 1
@@ -788,7 +810,7 @@ impl Engine {
             }
             src.ami = Some(builder);
             // The answer that may follow a leave comes at once, in the same stream: not after its end.
-            self.book.settle_leaves(&mut self.calls, f64::INFINITY);
+            self.book.settle_leaves_from(&mut self.calls, src.id);
         }
         if format == Format::FreeSwitch {
             let max = self.book.cfg.max_line_bytes;
@@ -798,7 +820,7 @@ impl Engine {
             }
             src.freeswitch = Some(builder);
             // A transferred caller re-enters at once, in the same stream: not after its end.
-            self.book.settle_ended(&mut self.calls, f64::INFINITY);
+            self.book.settle_ended_from(&mut self.calls, src.id);
         }
     }
 
@@ -1036,7 +1058,11 @@ impl Engine {
                 caller: caller.as_bytes(),
                 detail: &[],
             };
-            Self::apply(book, calls, &e, Self::caller_of(&e), true);
+            let told = From {
+                moh_events: true,
+                source: NO_SOURCE,
+            };
+            Self::apply(book, calls, &e, Self::caller_of(&e), told);
             // Entered now as far as the windows go (a fact is never filed in the past); the wait counts from
             // when the switch says it began.
             if let Some(c) = calls.find(&key).and_then(|id| calls.get_mut(id)) {
@@ -1120,7 +1146,7 @@ impl Engine {
                             queue: q.as_bytes(),
                             ..e
                         };
-                        let _ = Self::apply(book, calls, &login, Caller::NONE, src.moh_events);
+                        let _ = Self::apply(book, calls, &login, Caller::NONE, src.from());
                     }
                 }
                 Self::count_event(book, calls, src, &e, Caller::NONE);
@@ -1286,7 +1312,7 @@ impl Engine {
         e: &Event<'_>,
         caller: Caller,
     ) {
-        match Self::apply(book, calls, e, caller, src.moh_events) {
+        match Self::apply(book, calls, e, caller, src.from()) {
             // Found when the event is applied, a batch after its line was read: the log names the queue.
             Applied::Rejected(r) => {
                 let what = [&b"queue "[..], e.queue, b" (call ", e.call, b")"].concat();
@@ -1302,14 +1328,13 @@ impl Engine {
         }
     }
 
-    /// Applies one event; `caller` is [`Self::caller_of`] it; `moh_events` says whether its source reports
-    /// music on hold.
+    /// Applies one event; `caller` is [`Self::caller_of`] it; `from` is what its source tells.
     fn apply(
         book: &mut Book,
         calls: &mut CallTable,
         e: &Event<'_>,
         caller: Caller,
-        moh_events: bool,
+        from: From,
     ) -> Applied {
         if e.ts > book.now {
             book.advance(calls, e.ts);
@@ -1371,7 +1396,7 @@ impl Engine {
                         moh_seconds: 0.0,
                         moh_since: f64::NAN,
                         moh_track: 30.0,
-                        moh_events,
+                        moh_events: from.moh_events,
                         queue: q,
                         seq: 0,
                         transfers: 0,
@@ -1388,7 +1413,7 @@ impl Engine {
             return Applied::Used;
         }
         let Some((id, call)) = found.and_then(|id| Some((id, calls.get_mut(id)?))) else {
-            return Self::abandon_unheard(book, calls, e, moh_events);
+            return Self::abandon_unheard(book, calls, e, from);
         };
         // Music on hold is about the call wherever it is: no queue to match.
         match e.kind {
@@ -1441,11 +1466,12 @@ impl Engine {
                 call.state = CallState::Ended;
                 call.answer_ts = e.ts;
                 call.idle_deadline = e.ts + CONTINUE_SECONDS;
-                book.ending.push_back((call.idle_deadline, id, call.seq));
+                book.ending
+                    .push_back((call.idle_deadline, id, call.seq, from.source));
                 After::Keep
             }
             (Kind::Leave, CallState::Waiting) => {
-                book.leaving.push_back((e.ts, id, call.seq));
+                book.leaving.push_back((e.ts, id, call.seq, from.source));
                 After::Keep
             }
             (Kind::Transfer, _) => book.transfer(call, e.ts),
@@ -1467,7 +1493,7 @@ impl Engine {
         book: &mut Book,
         calls: &mut CallTable,
         e: &Event<'_>,
-        moh_events: bool,
+        from: From,
     ) -> Applied {
         let wait = std::str::from_utf8(e.detail)
             .ok()
@@ -1483,8 +1509,8 @@ impl Engine {
             ..*e
         };
         let caller = Caller::from_number(e.caller);
-        match Self::apply(book, calls, &enter, caller, moh_events) {
-            Applied::Used => Self::apply(book, calls, e, Caller::NONE, moh_events),
+        match Self::apply(book, calls, &enter, caller, from) {
+            Applied::Used => Self::apply(book, calls, e, Caller::NONE, from),
             other => other,
         }
     }
@@ -1966,12 +1992,24 @@ impl Book {
     /// no more (a caller who pressed a key or found the queue empty looks the same); queue_log and JSON lines
     /// tell those apart.
     fn settle_leaves(&mut self, calls: &mut CallTable, until: f64) {
-        while let Some(&(left, id, seq)) = self.leaving.front() {
+        while let Some(&(left, id, seq, _)) = self.leaving.front() {
             if left >= until {
                 break;
             }
             self.leaving.pop_front();
             self.time_out_left(calls, left, id, seq);
+        }
+    }
+
+    /// Settles every pending leave `source` reported, however recent: its stream ended, and the answer that
+    /// may follow a leave comes at once in the same stream. Other sources' leaves wait for their own.
+    fn settle_leaves_from(&mut self, calls: &mut CallTable, source: u32) {
+        for (left, id, seq, from) in std::mem::take(&mut self.leaving) {
+            if from == source {
+                self.time_out_left(calls, left, id, seq);
+            } else {
+                self.leaving.push_back((left, id, seq, from));
+            }
         }
     }
 
@@ -2006,18 +2044,35 @@ impl Book {
 
     /// Finishes the calls whose bridge ended before `until` and that did not enter a queue again since.
     fn settle_ended(&mut self, calls: &mut CallTable, until: f64) {
-        while let Some(&(deadline, id, seq)) = self.ending.front() {
+        while let Some(&(deadline, id, seq, _)) = self.ending.front() {
             if deadline >= until {
                 break;
             }
             self.ending.pop_front();
-            let ended = calls
-                .get(id)
-                .is_some_and(|c| c.seq == seq && c.state == CallState::Ended);
-            if ended {
-                if let Some(call) = calls.remove(id) {
-                    self.finish(call);
-                }
+            self.finish_ended(calls, id, seq);
+        }
+    }
+
+    /// Finishes every call whose bridge `source` reported ended: its stream ended, and a transferred caller
+    /// re-enters at once in the same stream. Other sources' calls wait for their own deadlines.
+    fn settle_ended_from(&mut self, calls: &mut CallTable, source: u32) {
+        for (deadline, id, seq, from) in std::mem::take(&mut self.ending) {
+            if from == source {
+                self.finish_ended(calls, id, seq);
+            } else {
+                self.ending.push_back((deadline, id, seq, from));
+            }
+        }
+    }
+
+    /// Call `id`'s talk of entry `seq` ended: it is finished, unless it entered a queue again since.
+    fn finish_ended(&mut self, calls: &mut CallTable, id: CallId, seq: u32) {
+        let ended = calls
+            .get(id)
+            .is_some_and(|c| c.seq == seq && c.state == CallState::Ended);
+        if ended {
+            if let Some(call) = calls.remove(id) {
+                self.finish(call);
             }
         }
     }
@@ -2027,7 +2082,7 @@ impl Book {
         let Some(i) = self.leaving.iter().position(|l| l.1 == id) else {
             return;
         };
-        if let Some((left, id, seq)) = self.leaving.remove(i) {
+        if let Some((left, id, seq, _)) = self.leaving.remove(i) {
             self.time_out_left(calls, left, id, seq);
         }
     }

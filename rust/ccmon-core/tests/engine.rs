@@ -572,6 +572,37 @@ fn a_queue_caller_leave_alone_is_a_timeout_and_before_an_answer_is_nothing() {
     assert!(e.calls(false).iter().all(|v| v.state != "waiting"));
 }
 
+/// Two managers feed one site: the end of one's stream settles its own pending leaves, never the other's,
+/// whose answer may still come within the grace.
+#[test]
+fn the_end_of_one_stream_leaves_another_s_pending_leave_alone() {
+    let mut e = engine();
+    let call = |event: &str, ts: f64, id: &str| {
+        ami(
+            event,
+            Some(ts),
+            &[
+                ("Queue", "sales"),
+                ("Linkedid", id),
+                ("MemberName", "Alice"),
+            ],
+        )
+    };
+    let a = [join(100.0, "A1"), call("QueueCallerLeave", 110.0, "A1")].concat();
+    e.feed("pbx-a", Format::Ami, a.as_bytes());
+    let b = [join(100.0, "B1"), call("QueueCallerLeave", 110.5, "B1")].concat();
+    e.feed("pbx-b", Format::Ami, b.as_bytes());
+    e.end_of_input("pbx-b", Format::Ami);
+    // B1's leave is settled with its stream (a timeout); A1's answer comes, from its own stream, in time.
+    e.feed(
+        "pbx-a",
+        Format::Ami,
+        call("AgentConnect", 110.8, "A1").as_bytes(),
+    );
+    let c = &stats(&e, "all")[0].counters;
+    assert_eq!((c.offered, c.timed_out, c.answered), (2, 1, 1));
+}
+
 #[test]
 fn an_abandon_never_heard_joining_counts_only_with_its_hold_time() {
     let mut e = engine();
