@@ -403,6 +403,19 @@ fn join(ts: f64, call: &str) -> String {
     )
 }
 
+/// An AMI event about call `id` in sales, naming Alice.
+fn call(event: &str, ts: f64, id: &str) -> String {
+    ami(
+        event,
+        Some(ts),
+        &[
+            ("Queue", "sales"),
+            ("Linkedid", id),
+            ("MemberName", "Alice"),
+        ],
+    )
+}
+
 /// What ccmon heard before an outage: three callers waiting, two agents.
 fn before_outage() -> Engine {
     let mut e = engine();
@@ -527,17 +540,6 @@ fn a_queue_status_answer_cut_short_changes_nothing() {
 #[test]
 fn a_queue_caller_leave_alone_is_a_timeout_and_before_an_answer_is_nothing() {
     let mut e = engine();
-    let call = |event: &str, ts: f64, id: &str| {
-        ami(
-            event,
-            Some(ts),
-            &[
-                ("Queue", "sales"),
-                ("Linkedid", id),
-                ("MemberName", "Alice"),
-            ],
-        )
-    };
     let text = [
         join(100.0, "L1"),
         call("QueueCallerLeave", 130.0, "L1"), // timed out: nothing follows
@@ -577,17 +579,6 @@ fn a_queue_caller_leave_alone_is_a_timeout_and_before_an_answer_is_nothing() {
 #[test]
 fn the_end_of_one_stream_leaves_another_s_pending_leave_alone() {
     let mut e = engine();
-    let call = |event: &str, ts: f64, id: &str| {
-        ami(
-            event,
-            Some(ts),
-            &[
-                ("Queue", "sales"),
-                ("Linkedid", id),
-                ("MemberName", "Alice"),
-            ],
-        )
-    };
     let a = [join(100.0, "A1"), call("QueueCallerLeave", 110.0, "A1")].concat();
     e.feed("pbx-a", Format::Ami, a.as_bytes());
     let b = [join(100.0, "B1"), call("QueueCallerLeave", 110.5, "B1")].concat();
