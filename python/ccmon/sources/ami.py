@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
-import time
 from urllib.parse import urlparse
 
 from ccmon.monitor import Monitor
-from ccmon.sources.switch import Refused, SwitchClient
+from ccmon.sources.switch import CHUNK, Refused, SwitchClient
 
 log = logging.getLogger(__name__)
-
-CHUNK = 1 << 16
 
 
 class LoginRefused(Refused):
@@ -46,6 +42,10 @@ def parse_ami_url(url: str) -> tuple[str, str, int]:
 class AmiClient(SwitchClient):
     """Feeds one manager's events into a monitor until ``stop`` is set; ``up`` while logged in."""
 
+    format = "ami"
+    ping_name = "Ping"
+    peer = "manager"
+
     def __init__(
         self,
         url: str,
@@ -60,29 +60,27 @@ class AmiClient(SwitchClient):
         self.user, host, port = parse_ami_url(url)
         super().__init__(url, host, port, monitor, name, site, ping_seconds, min_backoff, max_backoff)
         self._secret = secret
+        self._pings = 0
 
     def _refused(self, e: Refused) -> str:
         return f"login as {self.user} refused: {e}"
 
-    def _session(self, stop: threading.Event) -> None:
-        with socket.create_connection((self.host, self.port), timeout=10) as conn:
-            conn.settimeout(self.ping_seconds)
-            self.connects += 1
-            pending = self._login(conn)
-            self._up = True
-            log.info("%s: logged in to %s:%d as %s", self.name, self.host, self.port, self.user)
-            try:
-                if pending:
-                    self.monitor.feed(pending, "ami", self.name, self.site)
-                # The QueueStatus answer has no timestamps: it is applied at the engine's "now", which must
-                # be the wall clock, not the last event heard before an outage.
-                self.monitor.advance_clock()
-                status = f"Action: QueueStatus\r\nActionID: ccmon-status-{self.connects}\r\n\r\n"
-                conn.sendall(status.encode())
-                self._stream(conn, stop)
-            finally:
-                # A frame cut by the disconnect ends here: it is counted, not stitched to the next session.
-                self.monitor.end_of_input("ami", self.name, self.site)
+    def _logged_in(self) -> str:
+        return f"logged in to {self.host}:{self.port} as {self.user}"
+
+    def _start(self, conn: socket.socket, pending: bytes) -> bytes:
+        if pending:
+            self.monitor.feed(pending, "ami", self.name, self.site)
+        # The QueueStatus answer has no timestamps: it is applied at the engine's "now", which must be the
+        # wall clock, not the last event heard before an outage.
+        self.monitor.advance_clock()
+        conn.sendall(f"Action: QueueStatus\r\nActionID: ccmon-status-{self.connects}\r\n\r\n".encode())
+        self._pings = 0
+        return b""
+
+    def _ping(self) -> bytes:
+        self._pings += 1
+        return f"Action: Ping\r\nActionID: ccmon-ping-{self._pings}\r\n\r\n".encode()
 
     def _login(self, conn: socket.socket) -> bytes:
         """Logs in; returns what arrived after the login response (events already streaming)."""
@@ -109,25 +107,3 @@ class AmiClient(SwitchClient):
                 raise LoginRefused(messages[0].decode(errors="replace") if messages else "no reason given")
             if len(buf) > 1 << 20:
                 raise OSError("no login response in the first MiB")
-
-    def _stream(self, conn: socket.socket, stop: threading.Event) -> None:
-        last_data = time.monotonic()
-        next_ping = last_data + self.ping_seconds
-        pings = 0
-        conn.settimeout(min(1.0, self.ping_seconds))
-        while not stop.is_set():
-            now = time.monotonic()
-            if now >= next_ping:
-                pings += 1
-                conn.sendall(f"Action: Ping\r\nActionID: ccmon-ping-{pings}\r\n\r\n".encode())
-                next_ping = now + self.ping_seconds
-            if now - last_data > 2 * self.ping_seconds:
-                raise OSError(f"no data for {2 * self.ping_seconds:g} s (Ping unanswered)")
-            try:
-                chunk = conn.recv(CHUNK)
-            except TimeoutError:
-                continue
-            if not chunk:
-                raise OSError("closed by the manager")
-            last_data = time.monotonic()
-            self.monitor.feed(chunk, "ami", self.name, self.site)

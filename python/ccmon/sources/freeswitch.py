@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
-import time
 from collections.abc import Callable
 from urllib.parse import urlparse
 
 from ccmon.monitor import Monitor
-from ccmon.sources.switch import Refused, SwitchClient
+from ccmon.sources.switch import CHUNK, Refused, SwitchClient
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 16
 SUBSCRIBE = b"event plain CUSTOM callcenter::info\n\n"
 DISCONNECT_NOTICE = b"Content-Type: text/disconnect-notice"
 # Bounds on one message read during the resynchronisation (a longer one ends it; the stream goes on).
@@ -71,6 +68,9 @@ class EslClient(SwitchClient):
     """Feeds one switch's mod_callcenter events into a monitor until ``stop`` is set; ``up`` while
     subscribed."""
 
+    format = "freeswitch"
+    ping_name = "api status"
+
     def __init__(
         self,
         url: str,
@@ -86,23 +86,27 @@ class EslClient(SwitchClient):
         super().__init__(url, host, port, monitor, name, site, ping_seconds, min_backoff, max_backoff)
         self._password = password
         self.resyncs = 0
+        # The end of the last chunk: a disconnect notice may arrive split across two reads.
+        self._tail = b""
 
     def _refused(self, e: Refused) -> str:
         return f"{self.host}:{self.port} refused the password: {e}"
 
-    def _session(self, stop: threading.Event) -> None:
-        with socket.create_connection((self.host, self.port), timeout=10) as conn:
-            conn.settimeout(self.ping_seconds)
-            self.connects += 1
-            pending = self._login(conn)
-            self._up = True
-            log.info("%s: subscribed to callcenter::info on %s:%d", self.name, self.host, self.port)
-            try:
-                pending = self._resync(conn, pending)
-                self._stream(conn, stop, pending)
-            finally:
-                # A message cut by the disconnect ends here: it is counted, not stitched to the next session.
-                self.monitor.end_of_input("freeswitch", self.name, self.site)
+    def _logged_in(self) -> str:
+        return f"subscribed to callcenter::info on {self.host}:{self.port}"
+
+    def _start(self, conn: socket.socket, pending: bytes) -> bytes:
+        self._tail = b""
+        return self._resync(conn, pending)
+
+    def _ping(self) -> bytes:
+        # ESL has no ping: an api command whose reply (api/response) the engine frames and skips.
+        return b"api status\n\n"
+
+    def _heard(self, chunk: bytes) -> None:
+        if DISCONNECT_NOTICE in self._tail + chunk:
+            raise Disconnected("the switch sent a disconnect notice")
+        self._tail = chunk[-len(DISCONNECT_NOTICE) :]
 
     def _login(self, conn: socket.socket) -> bytes:
         """Authenticates and subscribes; returns what arrived after the subscription's reply."""
@@ -177,35 +181,6 @@ class EslClient(SwitchClient):
             self.resyncs += 1
             log.info("%s: resynchronised %d queue(s) with mod_callcenter", self.name, len(queues))
         return answers.rest()
-
-    def _stream(self, conn: socket.socket, stop: threading.Event, pending: bytes) -> None:
-        last_data = time.monotonic()
-        next_ping = last_data + self.ping_seconds
-        conn.settimeout(min(1.0, self.ping_seconds))
-        # The notice may arrive split across two reads: keep the end of the previous one to look in.
-        tail = b""
-        chunk = pending
-        while not stop.is_set():
-            if chunk:
-                last_data = time.monotonic()
-                self.monitor.feed(chunk, "freeswitch", self.name, self.site)
-                if DISCONNECT_NOTICE in tail + chunk:
-                    raise Disconnected("the switch sent a disconnect notice")
-                tail = chunk[-len(DISCONNECT_NOTICE) :]
-            now = time.monotonic()
-            if now >= next_ping:
-                # The reply (api/response) is framed by its Content-Length and skipped by the engine.
-                conn.sendall(b"api status\n\n")
-                next_ping = now + self.ping_seconds
-            if now - last_data > 2 * self.ping_seconds:
-                raise OSError(f"no data for {2 * self.ping_seconds:g} s (api status unanswered)")
-            try:
-                chunk = conn.recv(CHUNK)
-            except TimeoutError:
-                chunk = b""
-                continue
-            if not chunk:
-                raise OSError("closed by the switch")
 
 
 class _TooLong(Exception):
