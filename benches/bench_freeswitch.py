@@ -20,14 +20,12 @@ kept):
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_queue_log import ensure_queue_log
-from rust_parser import compare
+import rust_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,20 +160,11 @@ def pure_python(path: Path) -> tuple[int, int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lines", type=int, default=None, help="queue_log lines to convert (default 1,000,000)")
-    ap.add_argument("--quick", action="store_true", help="200,000 lines")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data-dir", type=Path, default=ROOT / "bench-data")
-    args = ap.parse_args()
-    lines = args.lines or (200_000 if args.quick else 1_000_000)
-    queue_log = ensure_queue_log(args.data_dir, lines)
-    path = queue_log.with_suffix(".esl")
-    if not path.exists():
-        to_esl(queue_log, path)
-    return compare(
-        path,
+    return rust_parser.main(
+        __doc__ or "",
         "freeswitch",
+        ".esl",
+        to_esl,
         pure_python,
         (
             'ccmon `feed_file(format="freeswitch")` (parsed in Rust + engine)',
@@ -184,7 +173,6 @@ def main() -> int:
         ),
         "mod_callcenter events as ESL messages",
         "events",
-        args.repeat,
     )
 
 

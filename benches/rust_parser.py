@@ -90,3 +90,33 @@ def compare(
     agree = "ccmon and pure Python agree on valid and rejected events"
     print("  Checks: " + (agree if same else f"MISMATCH {counts}"))
     return 0 if same else 1
+
+
+def main(
+    doc: str,
+    format: str,
+    suffix: str,
+    convert: Callable[[Path, Path], object],
+    pure_python: Callable[[Path], tuple[int, int]],
+    labels: tuple[str, str, str],
+    what: str,
+    unit: str,
+) -> int:
+    """The command line of a parser bench (``--lines``, ``--quick``, ``--repeat``, ``--data-dir``): the
+    generated queue_log rewritten once by `convert` into ``.suffix``, then `compare`."""
+    import argparse
+
+    from gen_queue_log import ensure_queue_log
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=None, help="queue_log lines to convert (default 1,000,000)")
+    ap.add_argument("--quick", action="store_true", help="200,000 lines")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data-dir", type=Path, default=ROOT / "bench-data")
+    args = ap.parse_args()
+    lines = args.lines or (200_000 if args.quick else 1_000_000)
+    queue_log = ensure_queue_log(args.data_dir, lines)
+    path = queue_log.with_suffix(suffix)
+    if not path.exists():
+        convert(queue_log, path)
+    return compare(path, format, pure_python, labels, what, unit, args.repeat)
