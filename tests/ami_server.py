@@ -11,10 +11,9 @@ Also runnable, to try ``ccmon run --ami`` without a PBX (see the README)::
 from __future__ import annotations
 
 import socket
-import threading
 from dataclasses import dataclass, field
 
-from loopback import SessionServer
+from loopback import Blocks, SessionServer, serve_until_interrupted
 
 
 @dataclass
@@ -67,15 +66,12 @@ class AmiServer(SessionServer):
     event_masks: list[str] = field(default_factory=list)
     bind_port: int = 0
 
-    def __post_init__(self) -> None:
-        self._listen()
-
     def _serve(self, conn: socket.socket, session: Session) -> None:
         with conn:
             try:
                 conn.sendall(b"Asterisk Call Manager/5.0.1\r\n")
-                pending = [b""]
-                frame = self._read_frame(conn, pending)
+                frames = Blocks(conn, b"\r\n\r\n")
+                frame = frames.next()
                 headers = dict(line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line)
                 self.logins.append((headers.get("Username", ""), headers.get("Secret", "")))
                 self.event_masks.append(headers.get("Events", ""))
@@ -100,7 +96,7 @@ class AmiServer(SessionServer):
                     return
                 # Then answer Pings and QueueStatus until the client goes.
                 while not self._stop.is_set():
-                    frame = self._read_frame(conn, pending)
+                    frame = frames.next()
                     if not frame:
                         return
                     if b"Action: Ping" in frame:
@@ -112,18 +108,6 @@ class AmiServer(SessionServer):
                         conn.sendall(session.queue_status(action))
             except OSError:
                 return
-
-    @staticmethod
-    def _read_frame(conn: socket.socket, pending: list[bytes]) -> bytes:
-        """The next frame the client sent; ``pending[0]`` keeps what arrived after it."""
-        buf = pending[0]
-        while b"\r\n\r\n" not in buf:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return b""
-            buf += chunk
-        frame, pending[0] = buf.split(b"\r\n\r\n", 1)
-        return frame
 
 
 def main() -> None:
@@ -143,11 +127,7 @@ def main() -> None:
         # This server sends its own banner and login response: the recording's are dropped.
         text = text.split(b"\r\n\r\n", 2)[2]
     server = AmiServer(args.user, args.secret, [Session(text)], bind_port=args.port)
-    print(f"test AMI manager on 127.0.0.1:{server.port}, user {args.user}; Ctrl-C to stop", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.close()
+    serve_until_interrupted(server, f"test AMI manager (user {args.user})")
 
 
 if __name__ == "__main__":

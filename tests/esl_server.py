@@ -12,11 +12,10 @@ Also runnable, to try ``ccmon run --freeswitch`` without a switch (see the READM
 from __future__ import annotations
 
 import socket
-import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from loopback import SessionServer
+from loopback import Blocks, SessionServer, serve_until_interrupted
 
 
 def event(headers: dict[str, str]) -> bytes:
@@ -109,15 +108,12 @@ class EslServer(SessionServer):
     apis: int = 0
     bind_port: int = 0
 
-    def __post_init__(self) -> None:
-        self._listen()
-
     def _serve(self, conn: socket.socket, session: Session) -> None:
         with conn:
             try:
                 conn.sendall(b"Content-Type: auth/request\n\n")
-                reader = _Commands(conn)
-                command = reader.next()
+                commands = Blocks(conn, b"\n\n")
+                command = commands.next().decode().strip()
                 password = command.removeprefix("auth ")
                 self.auths.append(password)
                 if not command.startswith("auth ") or password != self.password or session.refuse_auth:
@@ -125,7 +121,7 @@ class EslServer(SessionServer):
                     conn.sendall(DISCONNECT)
                     return
                 conn.sendall(b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n")
-                command = reader.next()
+                command = commands.next().decode().strip()
                 if command.startswith("event plain"):
                     self.subscriptions.append(command.removeprefix("event plain ").strip())
                     reply = b"Content-Type: command/reply\nReply-Text: +OK event listener enabled plain\n\n"
@@ -142,7 +138,7 @@ class EslServer(SessionServer):
                     return
                 # Then answer api commands until the client goes.
                 while not self._stop.is_set():
-                    command = reader.next()
+                    command = commands.next().decode().strip()
                     if not command:
                         return
                     if command.startswith("api callcenter_config"):
@@ -157,23 +153,6 @@ class EslServer(SessionServer):
                 return
 
 
-class _Commands:
-    """Reads the client's commands: each a line ended by a blank line."""
-
-    def __init__(self, conn: socket.socket) -> None:
-        self.conn = conn
-        self.buf = b""
-
-    def next(self) -> str:
-        while b"\n\n" not in self.buf:
-            chunk = self.conn.recv(4096)
-            if not chunk:
-                return ""
-            self.buf += chunk
-        command, self.buf = self.buf.split(b"\n\n", 1)
-        return command.decode().strip()
-
-
 def main() -> None:
     import argparse
     from pathlib import Path
@@ -186,11 +165,7 @@ def main() -> None:
     ap.add_argument("--password", default="ClueCon")
     args = ap.parse_args()
     server = EslServer(args.password, [Session(args.recording.read_bytes())], bind_port=args.port)
-    print(f"test event socket on 127.0.0.1:{server.port}; Ctrl-C to stop", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.close()
+    serve_until_interrupted(server, "test event socket")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What the test switches (ami_server.py, esl_server.py) share: listening on 127.0.0.1 and giving the n-th
-connection the n-th of their scripted sessions (the last one again after that), each in its own thread."""
+connection the n-th of their scripted sessions (the last one again after that), each in its own thread;
+reading the client's commands a block at a time; and, for the client tests, waiting and stopping."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from typing import Any
 class SessionServer:
     sessions: list[Any]
     bind_port: int
+
+    def __post_init__(self) -> None:
+        self._listen()
 
     def _listen(self) -> None:
         self._sock = socket.socket()
@@ -41,6 +45,34 @@ class SessionServer:
 
     def _serve(self, conn: socket.socket, session: Any) -> None:
         raise NotImplementedError
+
+
+class Blocks:
+    """Reads what a client sends, a block at a time: each block ends with `end` (a blank line)."""
+
+    def __init__(self, conn: socket.socket, end: bytes) -> None:
+        self.conn = conn
+        self.end = end
+        self.buf = b""
+
+    def next(self) -> bytes:
+        """The next block without its end; b"" once the client has gone."""
+        while self.end not in self.buf:
+            chunk = self.conn.recv(4096)
+            if not chunk:
+                return b""
+            self.buf += chunk
+        block, self.buf = self.buf.split(self.end, 1)
+        return block
+
+
+def serve_until_interrupted(server: SessionServer, what: str) -> None:
+    """For the test switches run by hand: says where `server` listens and serves until Ctrl-C."""
+    print(f"{what} on 127.0.0.1:{server.port}; Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> bool:
