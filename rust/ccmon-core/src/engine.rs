@@ -283,6 +283,39 @@ struct StatusSnapshot {
     touched: FxHashSet<CallKey>,
 }
 
+impl StatusSnapshot {
+    /// Keeps one item of a switch's answer (a QueueStatus frame, a row of mod_callcenter's tables).
+    fn add(&mut self, item: crate::ami::StatusItem<'_>) {
+        use crate::ami::StatusItem;
+        match item {
+            StatusItem::Queue(q) => self.queues.push(q.to_string()),
+            StatusItem::Entry {
+                queue,
+                call,
+                caller,
+                wait,
+            } => self.entries.push((
+                queue.to_string(),
+                call.to_string(),
+                caller.to_string(),
+                wait,
+            )),
+            StatusItem::Member {
+                queue,
+                agent,
+                paused,
+                reason,
+            } => self.members.push((
+                queue.to_string(),
+                agent.to_string(),
+                paused,
+                reason.to_string(),
+            )),
+            StatusItem::Complete => {}
+        }
+    }
+}
+
 /// How long after a QueueCallerLeave an AgentConnect still makes the entry answered (Asterisk sends it at
 /// once, in the same second).
 const LEAVE_GRACE_SECONDS: f64 = 2.0;
@@ -948,34 +981,12 @@ impl Engine {
                     return;
                 }
                 match item {
-                    StatusItem::Queue(q) => snap.queues.push(q.to_string()),
-                    StatusItem::Entry {
-                        queue,
-                        call,
-                        caller,
-                        wait,
-                    } => snap.entries.push((
-                        queue.to_string(),
-                        call.to_string(),
-                        caller.to_string(),
-                        wait,
-                    )),
-                    StatusItem::Member {
-                        queue,
-                        agent,
-                        paused,
-                        reason,
-                    } => snap.members.push((
-                        queue.to_string(),
-                        agent.to_string(),
-                        paused,
-                        reason.to_string(),
-                    )),
                     StatusItem::Complete => {
                         if let Some(snap) = src.status.take() {
                             Self::apply_status(book, calls, &snap);
                         }
                     }
+                    item => snap.add(item),
                 }
             }
             AmiFrame::Skip => {}
@@ -1544,22 +1555,9 @@ impl Engine {
     ) -> Result<(), String> {
         let sid = self.source_id(source);
         let mut snap = self.sources[sid].status.take().unwrap_or_default();
-        let status = crate::freeswitch::callcenter_status(cc, now)?;
-        snap.queues = status.queues.iter().map(|q| q.to_string()).collect();
-        snap.entries = status
-            .entries
-            .iter()
-            .map(|&(q, call, caller, wait)| {
-                (q.to_string(), call.to_string(), caller.to_string(), wait)
-            })
-            .collect();
-        snap.members = status
-            .members
-            .iter()
-            .map(|&(q, agent, paused, reason)| {
-                (q.to_string(), agent.to_string(), paused, reason.to_string())
-            })
-            .collect();
+        for item in crate::freeswitch::callcenter_status(cc, now)? {
+            snap.add(item);
+        }
         self.advance_clock(now);
         Self::apply_status(&mut self.book, &mut self.calls, &snap);
         Ok(())

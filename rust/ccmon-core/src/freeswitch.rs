@@ -25,6 +25,7 @@ use std::borrow::Cow;
 
 use rustc_hash::FxHashMap;
 
+use crate::ami::StatusItem;
 use crate::event::{Kind, OwnedEvent, RejectReason};
 
 /// The headers ccmon reads (envelope and event); the others are skipped without being kept.
@@ -613,15 +614,6 @@ pub struct Callcenter<'a> {
     pub agents: &'a str,
 }
 
-/// The same as a QueueStatus answer says it: queues covered, callers waiting (queue, call, caller, seconds
-/// waited at `now`) and agents (queue, agent, paused, reason).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct CallcenterStatus<'a> {
-    pub queues: Vec<&'a str>,
-    pub entries: Vec<(&'a str, &'a str, &'a str, f64)>,
-    pub members: Vec<(&'a str, &'a str, bool, &'a str)>,
-}
-
 /// The rows of a `callcenter_config` table, each as the values of the `wanted` columns (`None` when the
 /// header lacks one of them: the table is not what was asked for).
 fn table_rows<'a, const N: usize>(text: &'a str, wanted: [&str; N]) -> Option<Vec<[&'a str; N]>> {
@@ -646,17 +638,15 @@ fn table_rows<'a, const N: usize>(text: &'a str, wanted: [&str; N]) -> Option<Ve
     )
 }
 
-/// mod_callcenter's tables as a status answer, at `now` (epoch seconds). A caller is waiting in state
+/// mod_callcenter's tables as the items of a QueueStatus answer, at `now` (epoch seconds): each queue, the
+/// callers waiting, the agents; the engine applies either switch's answer alike. A caller is waiting in state
 /// `Waiting` or `Trying` (being offered to an agent), and is the call of its `session_uuid` (the
 /// `CC-Member-Session-UUID` of its events). An agent is a member of the queues its tiers name unless it is
 /// `Logged Out`; `On Break` is paused, with that status as its reason. Err names the table that is not one.
-pub fn callcenter_status<'a>(
-    cc: &Callcenter<'a>,
-    now: f64,
-) -> Result<CallcenterStatus<'a>, String> {
-    let mut status = CallcenterStatus::default();
+pub fn callcenter_status<'a>(cc: &Callcenter<'a>, now: f64) -> Result<Vec<StatusItem<'a>>, String> {
+    let mut status = Vec::new();
     for &(queue, members) in cc.queues {
-        status.queues.push(queue);
+        status.push(StatusItem::Queue(queue));
         let rows = table_rows(
             members,
             ["session_uuid", "cid_number", "joined_epoch", "state"],
@@ -673,7 +663,12 @@ pub fn callcenter_status<'a>(
                 .ok()
                 .filter(|j| *j > 0.0)
                 .map_or(0.0, |j| (now - j).max(0.0));
-            status.entries.push((queue, call, caller, wait));
+            status.push(StatusItem::Entry {
+                queue,
+                call,
+                caller,
+                wait,
+            });
         }
     }
     let agents = table_rows(cc.agents, ["name", "status"])
@@ -684,13 +679,16 @@ pub fn callcenter_status<'a>(
         let Some([_, agent_status]) = agents.iter().find(|[name, _]| *name == agent) else {
             continue;
         };
-        if *agent_status == "Logged Out" || !status.queues.contains(&queue) {
+        if *agent_status == "Logged Out" || !cc.queues.iter().any(|(q, _)| *q == queue) {
             continue;
         }
         let paused = *agent_status == "On Break";
-        status
-            .members
-            .push((queue, agent, paused, if paused { agent_status } else { "" }));
+        status.push(StatusItem::Member {
+            queue,
+            agent,
+            paused,
+            reason: if paused { agent_status } else { "" },
+        });
     }
     Ok(status)
 }
@@ -1051,20 +1049,28 @@ mod tests {
         let Ok(status) = callcenter_status(&cc, 1030.0) else {
             panic!("the tables are mod_callcenter's")
         };
-        assert_eq!(status.queues, ["support", "sales"]);
+        let member = |queue, agent, paused, reason| StatusItem::Member {
+            queue,
+            agent,
+            paused,
+            reason,
+        };
+        let entry = |call, caller, wait| StatusItem::Entry {
+            queue: "support",
+            call,
+            caller,
+            wait,
+        };
         assert_eq!(
-            status.entries,
+            status,
             [
-                ("support", "s-waiting", "600111222", 30.0),
-                ("support", "s-trying", "600333444", 20.0)
-            ]
-        );
-        assert_eq!(
-            status.members,
-            [
-                ("support", "agent1", false, ""),
-                ("support", "agent2", true, "On Break"),
-                ("sales", "agent1", false, "")
+                StatusItem::Queue("support"),
+                entry("s-waiting", "600111222", 30.0),
+                entry("s-trying", "600333444", 20.0),
+                StatusItem::Queue("sales"),
+                member("support", "agent1", false, ""),
+                member("support", "agent2", true, "On Break"),
+                member("sales", "agent1", false, ""),
             ]
         );
         let wrong = [("support", "-ERR no such queue\n")];
