@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import Event, render
+from test_cli import replay_json
 from test_spec_reference import ENGINE_BUGS, SUPPRESS, scenarios, windows_of
 
 import ccmon
@@ -163,13 +164,7 @@ def test_a_bad_frame_is_one_rejection_and_frames_around_it_count(caplog: pytest.
 def test_replay_recognises_an_ami_recording(tmp_path: Path) -> None:
     path = tmp_path / "session.ami"
     path.write_text(SESSION)
-    out = subprocess.run(
-        [sys.executable, "-m", "ccmon", "replay", str(path), "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    report = json.loads(out.stdout)
+    report = replay_json(path)
     assert [(q["queue"], q["offered"]) for q in report["queues"]] == [("sales", 2), ("support", 1)]
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,14 @@ FREEPBX = Path(__file__).resolve().parents[2] / "shared" / "data" / "queue_log-f
 
 def ccmon(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ccmon", *args], capture_output=True, text=True, timeout=60)
+
+
+def replay_json(path: Path) -> dict[str, Any]:
+    """The report of ``ccmon replay PATH --output json``, which must succeed."""
+    out = ccmon("replay", str(path), "--output", "json")
+    assert out.returncode == 0, out.stderr
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report
 
 
 @pytest.mark.skipif(not FREEPBX.exists(), reason="shared sample data not present")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli import replay_json
 from test_live import free_port, get, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,13 +19,7 @@ EXAMPLES = ROOT / "examples"
 
 
 def replay(name: str) -> dict[str, tuple[int, int, int]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "ccmon", "replay", str(EXAMPLES / name), "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    report = json.loads(out.stdout)
+    report = replay_json(EXAMPLES / name)
     assert report["events"]["rejected"] == 0
     return {q["queue"]: (q["offered"], q["answered"], q["abandoned"]) for q in report["queues"]}
 

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback import Stopper, offered, started, wait_for
 from reference import Event, render
+from test_cli import replay_json
 from test_spec_reference import ENGINE_BUGS, SUPPRESS, scenarios, windows_of
 
 import ccmon
@@ -180,13 +181,7 @@ def test_a_bad_message_is_one_rejection_and_messages_around_it_count(
 def test_replay_recognises_a_freeswitch_recording(tmp_path: Path) -> None:
     path = tmp_path / "callcenter.esl"
     path.write_bytes(RECORDING)
-    out = subprocess.run(
-        [sys.executable, "-m", "ccmon", "replay", str(path), "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    report = json.loads(out.stdout)
+    report = replay_json(path)
     got = [(q["queue"], q["offered"], q["answered"]) for q in report["queues"]]
     assert got == [("sales@default", 2, 1), ("support@default", 3, 0)]
     assert report["events"]["unknown"] == 2

@@ -5,8 +5,6 @@ a batch can be POSTed to ``/api/v1/events``."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -17,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import Event
+from test_cli import replay_json
 from test_spec_reference import ENGINE_BUGS, SUPPRESS, scenarios, windows_of
 
 import ccmon
@@ -175,13 +174,7 @@ def test_any_junk_between_valid_lines_is_counted_and_never_raises(junk: list[byt
 def test_replay_reads_json_lines_by_their_first_byte(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_bytes(jsonl([*GOOD, {"ts": 150, "call": "c1", "type": "talk_end", "queue": "sales"}]))
-    out = subprocess.run(
-        [sys.executable, "-m", "ccmon", "replay", str(path), "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    report = json.loads(out.stdout)
+    report = replay_json(path)
     (sales,) = report["queues"]
     assert (sales["offered"], sales["answered"], sales["talk_seconds_mean"]) == (1, 1, 40.0)
     assert report["events"]["ingested"] == 3

@@ -252,7 +252,8 @@ pub enum AmiFrame<'b> {
     Status(StatusItem<'b>),
 }
 
-/// One frame of a QueueStatus answer.
+/// One item of a switch's status answer: a frame of an AMI QueueStatus answer, or a row of mod_callcenter's
+/// `callcenter_config` tables ([`crate::freeswitch::callcenter_status`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusItem<'b> {
     /// `QueueParams`: a queue the answer covers (its waiting calls and members follow).
