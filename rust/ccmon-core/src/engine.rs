@@ -222,6 +222,17 @@ struct From {
 const NO_SOURCE: u32 = u32::MAX;
 
 impl SourceStats {
+    /// While a switch's status answer is gathered (AMI QueueStatus, mod_callcenter's tables), a call a live
+    /// event of this source names is newer than the answer, which then leaves it alone. (Only the two
+    /// switches' events call this: queue_log's hot path does not pay for it.)
+    fn touched(&mut self, call: &[u8]) {
+        if let Some(snap) = self.status.as_mut() {
+            if !call.is_empty() {
+                snap.touched.insert(CallKey::new(call));
+            }
+        }
+    }
+
     fn from(&self) -> From {
         From {
             moh_events: self.moh_events,
@@ -959,11 +970,7 @@ impl Engine {
         match frame {
             AmiFrame::Event(ev) => {
                 let e = ev.event();
-                if let Some(snap) = src.status.as_mut() {
-                    if !e.call.is_empty() {
-                        snap.touched.insert(CallKey::new(e.call));
-                    }
-                }
+                src.touched(e.call);
                 Self::count_event(book, calls, src, &e, Self::caller_of(&e));
             }
             AmiFrame::Status(item) => {
@@ -1139,11 +1146,7 @@ impl Engine {
         match frame {
             FsFrame::Event(ev) => {
                 let e = ev.event();
-                if let Some(snap) = src.status.as_mut() {
-                    if !e.call.is_empty() {
-                        snap.touched.insert(CallKey::new(e.call));
-                    }
-                }
+                src.touched(e.call);
                 Self::count_event(book, calls, src, &e, Self::caller_of(&e));
             }
             FsFrame::AgentStatus(ev, queues) => {
