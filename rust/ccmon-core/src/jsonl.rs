@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use crate::event::{Kind, OwnedEvent, RejectReason};
+use crate::scan::{bytes_equal, HIGH, ONES};
 
 /// What an event type means to the engine, and the fields it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,17 +216,6 @@ const fn word(key: &str) -> u64 {
         j += 1;
     }
     w
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte of `w` equal to `c`, exact up to the lowest one (a borrow can mark a byte above
-/// a true one, never below it).
-#[inline]
-fn bytes_equal(w: u64, c: u8) -> u64 {
-    let x = w ^ (ONES * u64::from(c));
-    x.wrapping_sub(ONES) & !x & HIGH
 }
 
 /// The key whose text starts at `start` (after its opening quote): its slot (`None` for a field ccmon does
