@@ -662,92 +662,36 @@ impl Engine {
                 }
             }
         }
-        if format == Format::Jsonl {
-            // A line the JSON fast path takes is parsed as its end is found, saving a newline search per line;
-            // the others (and an over-long one) are found with memchr like every other format's lines.
-            // The chunk's whole lines are checked as UTF-8 at once (SIMD, a few bytes an instruction), so the
-            // fast path need not check each line; a chunk with a bad byte anywhere is checked line by line.
-            let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
-            let checked = simdutf8::basic::from_utf8(&rest[..whole]).ok();
+        if format != Format::QueueLog {
+            // JSON lines, AMI and FreeSWITCH: a line at a time through the same path as a line completed across
+            // chunks (so an over-long line is `line_too_long` however the input was cut), except what a fast
+            // path reads in place (`read_in_place`). Lines are found with memchr: these formats need no `|`
+            // positions. Only queue_log is batched and prefetched below. The chunk's whole lines are checked
+            // as UTF-8 at once (SIMD, a few bytes an instruction) for the fast paths, which then need not check
+            // each line; a chunk with a bad byte anywhere goes line by line.
+            // FreeSWITCH's messages have no fast path (yet): its lines go straight to the line path.
+            let fast = format != Format::FreeSwitch;
+            let checked = fast
+                .then(|| {
+                    let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
+                    simdutf8::basic::from_utf8(&rest[..whole]).ok()
+                })
+                .flatten();
             let mut start = 0;
             while let Some(data) = rest.get(start..).filter(|d| !d.is_empty()) {
-                let fast = match checked {
-                    Some(text) => text.get(start..).and_then(jsonl::parse_prefix_str),
-                    None => jsonl::parse_prefix(data),
-                };
-                let len = match fast {
-                    Some((len, parsed)) if len <= max => {
-                        src.lines += 1;
-                        Self::apply_json(
-                            &mut self.book,
-                            &mut self.calls,
-                            src,
-                            &data[..len],
-                            parsed,
-                        );
-                        len
-                    }
-                    _ => match memchr::memchr(b'\n', data) {
-                        Some(len) => {
-                            Self::whole_line(
-                                &mut self.book,
-                                &mut self.calls,
-                                src,
-                                format,
-                                &data[..len],
-                            );
-                            len
-                        }
-                        None => break,
-                    },
-                };
-                start += len + 1;
-            }
-            Self::buffer_partial(src, format, &rest[start.min(rest.len())..], max);
-            return;
-        }
-        if format == Format::Ami {
-            // A plain frame is read whole in place (`FrameBuilder::frame`) from the chunk's whole lines, checked
-            // as UTF-8 at once; the rest (a banner, a frame cut by the chunk's end, anything unusual) a line at
-            // a time as below, to the same result.
-            let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
-            let checked = simdutf8::basic::from_utf8(&rest[..whole]).ok();
-            let mut start = 0;
-            while let Some(data) = rest.get(start..).filter(|d| !d.is_empty()) {
-                if let Some(text) = checked.and_then(|t| t.get(start..)) {
-                    let mut builder = src.ami.take().unwrap_or_default();
-                    if let Some(w) = builder.frame(text, max) {
-                        src.lines += w.lines;
-                        start += w.len;
-                        Self::apply_ami_frame(&mut self.book, &mut self.calls, src, w.frame);
-                        src.ami = Some(builder);
+                let (book, calls) = (&mut self.book, &mut self.calls);
+                if fast {
+                    let text = checked.and_then(|t| t.get(start..));
+                    if let Some(taken) = Self::read_in_place(book, calls, src, format, data, text) {
+                        start += taken;
                         continue;
                     }
-                    src.ami = Some(builder);
                 }
                 let Some(len) = memchr::memchr(b'\n', data) else {
                     break;
                 };
-                Self::whole_line(&mut self.book, &mut self.calls, src, format, &data[..len]);
+                Self::whole_line(book, calls, src, format, &data[..len]);
                 start += len + 1;
-            }
-            Self::buffer_partial(src, format, &rest[start.min(rest.len())..], max);
-            return;
-        }
-        if format != Format::QueueLog {
-            // FreeSWITCH: a line at a time through the same path as a line completed across chunks (so an
-            // over-long line is `line_too_long` however the input was cut); only queue_log is batched and
-            // prefetched below. Lines are found with memchr: this format needs no `|` positions.
-            let mut start = 0;
-            for newline in memchr::memchr_iter(b'\n', rest) {
-                Self::whole_line(
-                    &mut self.book,
-                    &mut self.calls,
-                    src,
-                    format,
-                    &rest[start..newline],
-                );
-                start = newline + 1;
             }
             Self::buffer_partial(src, format, &rest[start..], max);
             return;
@@ -892,6 +836,45 @@ impl Engine {
             }
         }
         (shown, more)
+    }
+
+    /// The fast paths: the JSON line or the plain AMI frame at the start of `data` (`text`: the same, checked
+    /// as UTF-8 with its chunk, when it was), parsed in place and applied, its end found by the parse
+    /// itself. Returns the bytes it took, its newline included; `None` leaves `data` to [`Self::whole_line`].
+    fn read_in_place(
+        book: &mut Book,
+        calls: &mut CallTable,
+        src: &mut SourceStats,
+        format: Format,
+        data: &[u8],
+        text: Option<&str>,
+    ) -> Option<usize> {
+        let max = book.cfg.max_line_bytes;
+        match format {
+            Format::Jsonl => {
+                let fast = match text {
+                    Some(text) => jsonl::parse_prefix_str(text),
+                    None => jsonl::parse_prefix(data),
+                };
+                // An over-long line goes the line path's way, to be rejected.
+                let (len, parsed) = fast.filter(|(len, _)| *len <= max)?;
+                src.lines += 1;
+                Self::apply_json(book, calls, src, data.get(..len)?, parsed);
+                Some(len + 1)
+            }
+            Format::Ami => {
+                let text = text?;
+                let mut builder = src.ami.take().unwrap_or_default();
+                let taken = builder.frame(text, max).map(|w| {
+                    src.lines += w.lines;
+                    Self::apply_ami_frame(book, calls, src, w.frame);
+                    w.len
+                });
+                src.ami = Some(builder);
+                taken
+            }
+            _ => None,
+        }
     }
 
     /// One whole line (without its newline) of a format read a line at a time: counted, and over-long
