@@ -94,76 +94,111 @@ mod key {
     pub const DEST_TYPE: usize = 31;
 }
 
-/// The index in [`KEYS`] of a header name, compared as Asterisk does, without regard to case. Headers ccmon
-/// does not read are most lines of a real stream: their length and first letter alone turn nearly all of them
-/// away, and leave at most two names to compare.
-#[inline]
-fn key_index(name: &[u8]) -> Option<usize> {
-    // The names of each length and first letter (a test checks the table against KEYS).
-    let candidates: &[usize] = match (name.len(), name.first()? | 0x20) {
-        (4, b'w') => &[16],
-        (4, b'n') => &[17],
-        (5, b'e') => &[0],
-        (5, b'q') => &[4],
-        (5, b'c') => &[9],
-        (6, b'p') => &[10],
-        (6, b'r') => &[12],
-        (7, b'c') => &[23],
-        (8, b'l') => &[2, 18],
-        (8, b'u') => &[3],
-        (8, b'h') => &[19],
-        (8, b'd') => &[31],
-        (9, b't') => &[1],
-        (9, b'i') => &[6],
-        (9, b'e') => &[20],
-        (10, b'm') => &[5],
-        (11, b'c') => &[8],
-        (12, b'p') => &[11],
-        (14, b's') => &[7],
-        (14, b'b') => &[24],
-        (15, b'd') => &[25],
-        (18, b't') => &[13, 15],
-        (18, b'o') => &[26],
-        (18, b'd') => &[28],
-        (20, b's') => &[27],
-        (21, b't') => &[22],
-        (21, b'o') => &[29],
-        (22, b'o') => &[14],
-        (23, b's') => &[30],
-        (25, b't') => &[21],
-        _ => return None,
-    };
-    candidates.iter().copied().find(|&i| {
-        let key = KEYS[i].as_bytes();
-        // Asterisk writes each name one way: a compare of whole words settles nearly every one.
-        same_words(key, name) || key.eq_ignore_ascii_case(name)
-    })
+/// A [`KEYS`] name in the table [`key_index`] looks names up in: lowercased, as four little-endian words.
+#[derive(Clone, Copy)]
+struct KeySlot {
+    words: [u64; 4],
+    /// 0: an empty slot.
+    len: usize,
+    index: usize,
 }
 
-/// `a == b`, eight bytes at a time (for names this short, a library call costs more than the compare): whole
-/// words from the start, then the word that ends the name, overlapping the one before.
+/// Spreads the 32 [`KEYS`] over [`KEY_SLOTS`]' 64 slots without two in one (the table is built at compile
+/// time, and the build fails if two share a slot: a new key may need another odd multiplier, found by trying
+/// random ones).
+const MULTIPLIER: u64 = 0xe660_562d_c7f6_b013;
+
+/// The slot of a name from its first two words (lowercased) and its length: the first eight bytes alone do
+/// not tell `TransfereeLinkedid` from `TransfererLinkedid`.
 #[inline]
-fn same_words(a: &[u8], b: &[u8]) -> bool {
-    let word = |s: &[u8], at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(s.get(at..at + 8).unwrap_or(&[0; 8]));
-        u64::from_le_bytes(w)
-    };
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
+const fn slot_of(w0: u64, w1: u64, len: usize) -> usize {
+    ((w0 ^ w1.rotate_left(31) ^ len as u64).wrapping_mul(MULTIPLIER) >> 58) as usize
+}
+
+const KEY_SLOTS: [KeySlot; 64] = {
+    let mut slots = [KeySlot {
+        words: [0; 4],
+        len: 0,
+        index: 0,
+    }; 64];
     let mut i = 0;
-    while i + 8 <= n {
-        if word(a, i) != word(b, i) {
-            return false;
+    while i < KEYS.len() {
+        let key = KEYS[i].as_bytes();
+        assert!(key.len() <= 32);
+        let mut words = [0u64; 4];
+        let mut j = 0;
+        while j < key.len() {
+            // Every name is letters only, which is what makes the lowercasing by `| 0x20` below exact.
+            assert!(key[j].is_ascii_alphabetic());
+            words[j / 8] |= ((key[j] | 0x20) as u64) << (8 * (j % 8));
+            j += 1;
         }
-        i += 8;
+        let slot = slot_of(words[0], words[1], key.len());
+        assert!(
+            slots[slot].len == 0,
+            "two KEYS share a slot: choose another MULTIPLIER"
+        );
+        slots[slot] = KeySlot {
+            words,
+            len: key.len(),
+            index: i,
+        };
+        i += 1;
     }
-    i == n || word(a, n - 8) == word(b, n - 8)
+    slots
+};
+
+/// The index in [`KEYS`] of the header name `b[at..at + len]`, compared as Asterisk does, without regard to
+/// case. One multiply finds the only key it can be; a compare of whole words settles it. Lowercasing by
+/// `| 0x20` is exact here: a byte ORed to a key's lowercase letter is that letter in either case.
+#[inline]
+fn key_index(b: &[u8], at: usize, len: usize) -> Option<usize> {
+    if len == 0 || len > 32 {
+        return None;
+    }
+    // Bytes `from..from + 16` of `b` as one integer, lowercased, those past the name zero.
+    let words = |from: usize, n: usize| -> Option<u128> {
+        let bytes = b.get(from..from + 16)?.first_chunk::<16>()?;
+        let keep = KEEP.get(n.min(16))?;
+        Some((u128::from_le_bytes(*bytes) | 0x2020_2020_2020_2020_2020_2020_2020_2020) & keep)
+    };
+    let Some(head) = words(at, len) else {
+        return key_index_near_end(b, at, len);
+    };
+    let (w0, w1) = (head as u64, (head >> 64) as u64);
+    let slot = KEY_SLOTS.get(slot_of(w0, w1, len))?;
+    if slot.len != len || slot.words[0] != w0 || slot.words[1] != w1 {
+        return None;
+    }
+    if len > 16 {
+        let Some(tail) = words(at + 16, len - 16) else {
+            return key_index_near_end(b, at, len);
+        };
+        if slot.words[2] != tail as u64 || slot.words[3] != (tail >> 64) as u64 {
+            return None;
+        }
+    }
+    Some(slot.index)
+}
+
+/// `KEEP[n]`: the low `n` bytes of a 16-byte integer (a load costs less than a 128-bit shift).
+const KEEP: [u128; 17] = {
+    let mut keep = [0u128; 17];
+    let mut n = 1;
+    while n <= 16 {
+        keep[n] = (keep[n - 1] << 8) | 0xff;
+        n += 1;
+    }
+    keep
+};
+
+/// [`key_index`] of a name that ends within 32 bytes of the input's end: looked up in a copy with room.
+#[cold]
+fn key_index_near_end(b: &[u8], at: usize, len: usize) -> Option<usize> {
+    let mut copy = [0u8; 48];
+    let name = b.get(at..at + len)?;
+    copy.get_mut(..len)?.copy_from_slice(name);
+    key_index(&copy, 0, len)
 }
 
 /// A frame being read. The values of the headers ccmon reads go into buffers reused from frame to frame, so
@@ -328,7 +363,7 @@ impl FrameBuilder {
             Some(colon) => {
                 self.headers += 1;
                 let (name, value) = (line[..colon].trim_ascii(), &line[colon + 1..]);
-                if let Some(i) = key_index(name) {
+                if let Some(i) = key_index(name, 0, name.len()) {
                     if let (Some(slot), Ok(value)) = (
                         self.values.get_mut(i),
                         std::str::from_utf8(value.trim_ascii()),
@@ -374,31 +409,47 @@ impl FrameBuilder {
         let mut h = Headers::NONE;
         let (mut at, mut lines, mut headers, mut bytes) = (0, 0, 0, 0);
         loop {
-            let newline = crate::scan::find_byte(b, at, b'\n')?;
-            let raw = b.get(at..newline)?;
-            if raw.len() > max_bytes {
-                return None;
-            }
-            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-            lines += 1;
-            // A header line starts with its name: one byte tells it is not blank.
-            if line.first().is_none_or(u8::is_ascii_whitespace)
-                && line.iter().all(u8::is_ascii_whitespace)
-            {
-                if headers == 0 {
+            // A header line starts with its name. One that starts with a blank is the frame's end (a blank
+            // line) or an odd line, left to `push`, as is a line without a colon.
+            if b.get(at)?.is_ascii_whitespace() {
+                let newline = crate::scan::find_byte(b, at, b'\n')?;
+                let line = b.get(at..newline)?;
+                if headers == 0
+                    || line.len() > max_bytes
+                    || !line.iter().all(u8::is_ascii_whitespace)
+                {
                     return None;
                 }
+                lines += 1;
                 at = newline + 1;
                 break;
             }
-            bytes += line.len();
+            // The name's end, then the line's: each byte is looked at once.
+            let colon = crate::scan::find_either(b, at, b':', b'\n')?;
+            if b.get(colon) != Some(&b':') {
+                return None;
+            }
+            let newline = crate::scan::find_byte(b, colon + 1, b'\n')?;
+            if newline - at > max_bytes {
+                return None;
+            }
+            let end = if b.get(newline - 1) == Some(&b'\r') {
+                newline - 1
+            } else {
+                newline
+            };
+            lines += 1;
+            bytes += end - at;
             if bytes > max_bytes || headers >= MAX_HEADERS {
                 return None;
             }
-            let colon = crate::scan::find_byte(line, 0, b':')?;
             headers += 1;
-            if let Some(i) = key_index(trim(line.get(..colon)?)) {
-                let value = text.get(at + colon + 1..at + line.len())?;
+            let mut name_end = colon;
+            while name_end > at && b.get(name_end - 1).is_some_and(u8::is_ascii_whitespace) {
+                name_end -= 1;
+            }
+            if let Some(i) = key_index(b, at, name_end - at) {
+                let value = text.get(colon + 1..end)?;
                 // `Key: Value`: one space to skip, nothing to trim at the end, as Asterisk writes it.
                 let value = match value.as_bytes() {
                     [b' ', first, .., last] if *first > b' ' && *last > b' ' => value.get(1..)?,
@@ -415,15 +466,6 @@ impl FrameBuilder {
             lines,
             frame: map(&h, &self.channels),
         })
-    }
-}
-
-/// `name.trim_ascii()`, looking at its two ends only when they are not already letters.
-#[inline]
-fn trim(name: &[u8]) -> &[u8] {
-    match name {
-        [first, .., last] if *first > b' ' && *last > b' ' => name,
-        _ => name.trim_ascii(),
     }
 }
 
@@ -730,16 +772,43 @@ fn channel_epoch(id: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn key_of(name: &[u8]) -> Option<usize> {
+        key_index(name, 0, name.len())
+    }
+
     #[test]
     fn every_key_is_found_in_any_case_and_nothing_else() {
         for (i, k) in KEYS.iter().enumerate() {
-            assert_eq!(key_index(k.as_bytes()), Some(i), "{k}");
-            assert_eq!(key_index(k.to_ascii_lowercase().as_bytes()), Some(i), "{k}");
-            assert_eq!(key_index(k.to_ascii_uppercase().as_bytes()), Some(i), "{k}");
-            assert_eq!(key_index(&k.as_bytes()[1..]), None, "{k}");
+            assert_eq!(key_of(k.as_bytes()), Some(i), "{k}");
+            assert_eq!(key_of(k.to_ascii_lowercase().as_bytes()), Some(i), "{k}");
+            assert_eq!(key_of(k.to_ascii_uppercase().as_bytes()), Some(i), "{k}");
+            assert_eq!(key_of(&k.as_bytes()[1..]), None, "{k}");
         }
         for other in ["Privilege", "Position", "Count", "ChannelState", "", "X"] {
-            assert_eq!(key_index(other.as_bytes()), None, "{other}");
+            assert_eq!(key_of(other.as_bytes()), None, "{other}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_name_is_found_as_a_plain_search_finds_it(
+            before in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
+            key in 0..KEYS.len(),
+            upper in proptest::collection::vec(proptest::bool::ANY, 32),
+            change in proptest::option::of((0usize..32, proptest::num::u8::ANY)),
+            cut in 0usize..3,
+            after in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        ) {
+            // A key in any case, perhaps with a byte changed or shortened, anywhere in a buffer: up to its end.
+            let mut name: Vec<u8> = KEYS[key].bytes().zip(&upper).map(|(c, &u)| if u { c.to_ascii_uppercase() } else { c }).collect();
+            if let Some((at, byte)) = change {
+                let at = at % name.len();
+                name[at] = byte;
+            }
+            name.truncate(name.len().saturating_sub(cut));
+            let buf = [&before[..], &name, &after].concat();
+            let expected = KEYS.iter().position(|k| k.as_bytes().eq_ignore_ascii_case(&name));
+            proptest::prop_assert_eq!(key_index(&buf, before.len(), name.len()), expected);
         }
     }
 
@@ -887,7 +956,7 @@ mod tests {
     }
 
     /// Header lines, the usual and the awkward, for frames built at random.
-    const LINES: [&str; 24] = [
+    const LINES: [&str; 28] = [
         "Event: QueueCallerJoin",
         "Event: AgentConnect",
         "Event: AgentComplete",
@@ -906,6 +975,10 @@ mod tests {
         "CallerIDNum: 600111222",
         "Privilege: agent,all",
         "  linkedid  :   L2  ",
+        "QUEUE\t: support",
+        "TransfereeLinkedid: 1700000000.42",
+        "TRANSFERTARGETCALLERIDNUM: 2000",
+        "Extension: 300",
         "Channel: PJSIP/trunk-0001",
         "BridgeUniqueid: b1",
         "Wait: 12",

@@ -373,6 +373,22 @@ pub fn parse_timestamp(b: &[u8]) -> Option<f64> {
             }
         }
     }
+    // An AMI `Timestamp`: ten digits, a point and six, read as two eight-digit words: the first eight digits,
+    // then the last two and the six. digits.digits over 10^6 is one correctly rounded division of exact values
+    // (below 2^53: until the year 2255), the value the standard parser gives.
+    if let Some((int, [b'.', frac @ ..])) = b.split_first_chunk::<10>() {
+        if let (Some(head), Ok(tail)) = (int.first_chunk::<8>(), <[u8; 6]>::try_from(frac)) {
+            let mut low = [b'0'; 8];
+            low[..2].copy_from_slice(&int[8..]);
+            low[2..].copy_from_slice(&tail);
+            if let (Some(high), Some(low)) = (eight_digits(head), eight_digits(&low)) {
+                let m = high * 100_000_000 + low;
+                if m <= 1 << 53 {
+                    return Some(m as f64 / 1e6);
+                }
+            }
+        }
+    }
     if b.is_empty() || b.len() > 24 {
         return None;
     }
@@ -565,6 +581,18 @@ mod tests {
             // Over 24 characters is not an event time (a corrupted field), whatever its value.
             let expected = text.parse::<f64>().ok().filter(|v| *v <= 32_503_680_000.0 && text.len() <= 24);
             proptest::prop_assert_eq!(parse_timestamp(text.as_bytes()), expected);
+        }
+
+        #[test]
+        fn ami_timestamps_parse_like_the_standard_parser(n in 1_000_000_000u64..9_999_999_999, frac in "[0-9]{6}", bad in proptest::option::of((0usize..17, proptest::num::u8::ANY))) {
+            // AMI's shape, ten digits and six, and the same with any one byte changed.
+            let mut text = format!("{n}.{frac}").into_bytes();
+            if let Some((at, byte)) = bad {
+                text[at] = byte;
+            }
+            let expected = std::str::from_utf8(&text).ok().and_then(|t| t.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 32_503_680_000.0 && text.iter().all(|c| c.is_ascii_digit() || *c == b'.'));
+            proptest::prop_assert_eq!(parse_timestamp(&text), expected);
         }
     }
 

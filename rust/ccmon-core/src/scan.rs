@@ -29,3 +29,24 @@ pub fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
     }
     b.get(i..)?.iter().position(|&c| c == byte).map(|p| i + p)
 }
+
+/// The index of the first `x` or `y` in `b` from `from`, eight bytes at a time.
+#[inline]
+pub fn find_either(b: &[u8], from: usize, x: u8, y: u8) -> Option<usize> {
+    let mut i = from;
+    while let Some(bytes) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(bytes);
+        let w = u64::from_le_bytes(word);
+        // Each mask is exact up to its lowest mark, so the lower of the two lowest is exact.
+        let marks = bytes_equal(w, x) | bytes_equal(w, y);
+        if marks != 0 {
+            return Some(i + (marks.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| c == x || c == y)
+        .map(|p| i + p)
+}
