@@ -1033,9 +1033,7 @@ impl Engine {
                 book.agents.unanswered(call.queue, &call.key, ts);
                 book.close(call, Outcome::Lost, ts);
             }
-            if let Some(call) = calls.remove(id) {
-                book.finish(call);
-            }
+            calls.remove_with(id, |call| book.finish(call));
         }
         for (queue, call, caller, wait) in &snap.entries {
             let key = CallKey::new(call.as_bytes());
@@ -1351,9 +1349,7 @@ impl Engine {
                 .get(id)
                 .is_some_and(|c| c.state != CallState::Waiting && c.idle_deadline < e.ts)
             {
-                if let Some(call) = calls.remove(id) {
-                    book.finish(call);
-                }
+                calls.remove_with(id, |call| book.finish(call));
                 found = None;
             }
         }
@@ -1475,9 +1471,7 @@ impl Engine {
             _ => return Applied::Ignored,
         };
         if let After::Finish = after {
-            if let Some(call) = calls.remove(id) {
-                book.finish(call);
-            }
+            calls.remove_with(id, |call| book.finish(call));
         }
         Applied::Used
     }
@@ -1949,15 +1943,11 @@ impl Book {
             }
             // SPEC §2: closed as lost at the moment it became older than max_wait_seconds.
             self.close(call, Outcome::Lost, deadline);
-            if let Some(call) = calls.remove(id) {
-                self.finish(call);
-            }
+            calls.remove_with(id, |call| self.finish(call));
         }
         if t >= self.next_idle_sweep {
             for id in calls.select(|c| c.state != CallState::Waiting && c.idle_deadline < t) {
-                if let Some(call) = calls.remove(id) {
-                    self.finish(call);
-                }
+                calls.remove_with(id, |call| self.finish(call));
             }
             self.next_idle_sweep = t + self.cfg.max_wait_seconds / 8.0;
         }
@@ -2055,9 +2045,7 @@ impl Book {
             .get(id)
             .is_some_and(|c| c.seq == seq && c.state == CallState::Ended);
         if ended {
-            if let Some(call) = calls.remove(id) {
-                self.finish(call);
-            }
+            calls.remove_with(id, |call| self.finish(call));
         }
     }
 
@@ -2257,9 +2245,10 @@ impl Book {
         After::Keep
     }
 
-    fn finish(&mut self, mut call: Call) {
+    /// A call is over (its record is removed next): its last figures, and its journey kept for `journeys`.
+    fn finish(&mut self, call: &mut Call) {
         // Music still playing when the call ends stops with it (the last event time).
-        self.moh_cut(&mut call, self.now, false);
+        self.moh_cut(call, self.now, false);
         if call.moh_seconds > 0.0 {
             self.queues[call.queue as usize]
                 .moh
@@ -2269,8 +2258,8 @@ impl Book {
             self.finished.pop_front();
         }
         self.finished.push_back(FinishedCall {
-            key: call.key,
-            journey: call.journey,
+            key: std::mem::replace(&mut call.key, CallKey::Inline([0; 3])),
+            journey: std::mem::take(&mut call.journey),
             flags: call.flags,
         });
     }
