@@ -429,7 +429,7 @@ impl FrameBuilder {
             if b.get(colon) != Some(&b':') {
                 return None;
             }
-            let newline = crate::scan::find_byte(b, colon + 1, b'\n')?;
+            let newline = crate::scan::find_either(b, colon + 1, b'\n', b'\n')?;
             if newline - at > max_bytes {
                 return None;
             }

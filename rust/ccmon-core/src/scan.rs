@@ -1,5 +1,5 @@
-//! Byte searches eight bytes at a time (SWAR), for short lines and strings (AMI and ESL headers, JSON
-//! strings and keys): for a few words, memchr's setup costs more than the search.
+//! Byte searches for short lines and strings (AMI and ESL headers, JSON strings and keys), eight bytes at a
+//! time (SWAR) or sixteen with one SSE2 compare: for a few words, memchr's setup costs more than the search.
 
 /// A word of eight ones bytes, and of eight high bits.
 pub const ONES: u64 = 0x0101_0101_0101_0101;
@@ -30,23 +30,66 @@ pub fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
     b.get(i..)?.iter().position(|&c| c == byte).map(|p| i + p)
 }
 
-/// The index of the first `x` or `y` in `b` from `from`, eight bytes at a time.
-#[inline]
+/// Bit i: byte i of `chunk` is `x` or `y` (pass the same byte twice for one).
+#[inline(always)]
+fn marks16(chunk: &[u8; 16], x: u8, y: u8) -> u32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use safe_arch::{
+            bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+            set_splat_i8_m128i,
+        };
+        let v = load_unaligned_m128i(chunk);
+        let hits = bitor_m128i(
+            cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(x as i8)),
+            cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(y as i8)),
+        );
+        // movemask gives 16 bits in an i32; the cast keeps exactly those bits.
+        u32::from(move_mask_i8_m128i(hits) as u16)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        chunk
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, &c)| m | (u32::from(c == x || c == y) << i))
+    }
+}
+
+/// The index of the first `x` or `y` in `b` from `from`, sixteen bytes a compare (SSE2 on x86-64): a header
+/// name or value of a switch protocol is found in one or two steps.
+#[inline(always)]
 pub fn find_either(b: &[u8], from: usize, x: u8, y: u8) -> Option<usize> {
     let mut i = from;
-    while let Some(bytes) = b.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(bytes);
-        let w = u64::from_le_bytes(word);
-        // Each mask is exact up to its lowest mark, so the lower of the two lowest is exact.
-        let marks = bytes_equal(w, x) | bytes_equal(w, y);
-        if marks != 0 {
-            return Some(i + (marks.trailing_zeros() / 8) as usize);
+    while let Some(chunk) = b.get(i..i + 16).and_then(|c| c.first_chunk::<16>()) {
+        let m = marks16(chunk, x, y);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
         }
-        i += 8;
+        i += 16;
     }
     b.get(i..)?
         .iter()
         .position(|&c| c == x || c == y)
         .map(|p| i + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn searches_find_what_a_plain_search_finds(
+            b in proptest::collection::vec(proptest::sample::select(vec![b'a', b':', b'\n', b'\r', 0xff]), 0..80),
+            from in 0usize..90,
+        ) {
+            let plain = |hit: &dyn Fn(u8) -> bool| {
+                b.get(from..).and_then(|rest| rest.iter().position(|&c| hit(c))).map(|p| from + p)
+            };
+            proptest::prop_assert_eq!(find_byte(&b, from, b':'), plain(&|c| c == b':'));
+            proptest::prop_assert_eq!(find_either(&b, from, b':', b'\n'), plain(&|c| c == b':' || c == b'\n'));
+            proptest::prop_assert_eq!(find_either(&b, from, b'\n', b'\n'), plain(&|c| c == b'\n'));
+        }
+    }
 }
