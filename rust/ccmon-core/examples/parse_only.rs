@@ -29,6 +29,13 @@ impl Tally {
     }
 }
 
+/// What a frame read whole became.
+enum Seen {
+    Event(f64, usize, usize, u64),
+    Rejected,
+    Nothing,
+}
+
 fn parse_other(
     format: &str,
     line: &[u8],
@@ -122,23 +129,45 @@ fn main() {
             buf.copy_within(total - kept..total, 0);
             continue;
         }
-        if format == "ami" {
-            // As `Engine::feed` reads AMI: plain frames whole in place from the UTF-8-checked whole lines,
-            // the rest line by line.
+        if format == "ami" || format == "freeswitch" {
+            // As `Engine::feed` reads AMI and FreeSWITCH: plain frames (messages) whole in place from the
+            // UTF-8-checked whole lines, the rest line by line.
             let whole = memchr::memrchr(b'\n', carry).map_or(0, |i| i + 1);
             let checked = simdutf8::basic::from_utf8(&carry[..whole]).ok();
             let mut start = 0;
             while let Some(data) = carry.get(start..).filter(|d| !d.is_empty()) {
                 if let Some(text) = checked.and_then(|t| t.get(start..)) {
-                    if let Some(w) = ami_frames.frame(text, max) {
-                        lines += w.lines;
-                        start += w.len;
-                        match w.frame {
-                            ami::AmiFrame::Event(e) => {
-                                t.event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
-                            }
-                            ami::AmiFrame::Rejected(..) => t.rejected += 1,
-                            _ => {}
+                    let read = if format == "ami" {
+                        ami_frames.frame(text, max).map(|w| {
+                            let seen = match w.frame {
+                                ami::AmiFrame::Event(e) => {
+                                    Seen::Event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
+                                }
+                                ami::AmiFrame::Rejected(..) => Seen::Rejected,
+                                _ => Seen::Nothing,
+                            };
+                            (w.len, w.lines, seen)
+                        })
+                    } else {
+                        fs_frames.message(text, max).map(|w| {
+                            let seen = match w.frame {
+                                freeswitch::FsFrame::Event(e)
+                                | freeswitch::FsFrame::AgentStatus(e, _) => {
+                                    Seen::Event(e.ts, e.call.len(), e.queue.len(), e.kind as u64)
+                                }
+                                freeswitch::FsFrame::Rejected(..) => Seen::Rejected,
+                                _ => Seen::Nothing,
+                            };
+                            (w.len, w.lines, seen)
+                        })
+                    };
+                    if let Some((len, n, seen)) = read {
+                        lines += n;
+                        start += len;
+                        match seen {
+                            Seen::Event(ts, call, queue, kind) => t.event(ts, call, queue, kind),
+                            Seen::Rejected => t.rejected += 1,
+                            Seen::Nothing => {}
                         }
                         continue;
                     }
@@ -162,7 +191,7 @@ fn main() {
             continue;
         }
         if format != "queue_log" {
-            // As `Engine::feed` splits FreeSWITCH: at each newline, with memchr.
+            // Any other format: at each newline, with memchr.
             let mut start = 0;
             for newline in memchr::memchr_iter(b'\n', carry) {
                 let line = &carry[start..newline];

@@ -669,23 +669,15 @@ impl Engine {
             // positions. Only queue_log is batched and prefetched below. The chunk's whole lines are checked
             // as UTF-8 at once (SIMD, a few bytes an instruction) for the fast paths, which then need not check
             // each line; a chunk with a bad byte anywhere goes line by line.
-            // FreeSWITCH's messages have no fast path (yet): its lines go straight to the line path.
-            let fast = format != Format::FreeSwitch;
-            let checked = fast
-                .then(|| {
-                    let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
-                    simdutf8::basic::from_utf8(&rest[..whole]).ok()
-                })
-                .flatten();
+            let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
+            let checked = simdutf8::basic::from_utf8(&rest[..whole]).ok();
             let mut start = 0;
             while let Some(data) = rest.get(start..).filter(|d| !d.is_empty()) {
                 let (book, calls) = (&mut self.book, &mut self.calls);
-                if fast {
-                    let text = checked.and_then(|t| t.get(start..));
-                    if let Some(taken) = Self::read_in_place(book, calls, src, format, data, text) {
-                        start += taken;
-                        continue;
-                    }
+                let text = checked.and_then(|t| t.get(start..));
+                if let Some(taken) = Self::read_in_place(book, calls, src, format, data, text) {
+                    start += taken;
+                    continue;
                 }
                 let Some(len) = memchr::memchr(b'\n', data) else {
                     break;
@@ -838,9 +830,9 @@ impl Engine {
         (shown, more)
     }
 
-    /// The fast paths: the JSON line or the plain AMI frame at the start of `data` (`text`: the same, checked
-    /// as UTF-8 with its chunk, when it was), parsed in place and applied, its end found by the parse
-    /// itself. Returns the bytes it took, its newline included; `None` leaves `data` to [`Self::whole_line`].
+    /// The fast paths: the JSON line, the plain AMI frame or the plain FreeSWITCH event message at the start
+    /// of `data` (`text`: the same, checked as UTF-8 with its chunk, when it was), parsed in place and
+    /// applied, its end found by the parse itself. Returns the bytes it took, its newline included; `None` leaves `data` to [`Self::whole_line`].
     fn read_in_place(
         book: &mut Book,
         calls: &mut CallTable,
@@ -871,6 +863,17 @@ impl Engine {
                     w.len
                 });
                 src.ami = Some(builder);
+                taken
+            }
+            Format::FreeSwitch => {
+                let text = text?;
+                let mut builder = src.freeswitch.take().unwrap_or_default();
+                let taken = builder.message(text, max).map(|w| {
+                    src.lines += w.lines;
+                    Self::apply_fs_frame(book, calls, src, w.frame);
+                    w.len
+                });
+                src.freeswitch = Some(builder);
                 taken
             }
             _ => None,

@@ -8,7 +8,8 @@
 //! recording of bare event blocks (no envelope, each starting with `Event-Name:`) is read as well.
 //!
 //! Messages are built a line at a time (a source's lines may arrive split anywhere), bounded in size, and mapped
-//! onto the engine's events; a call is its `CC-Member-Session-UUID` (SPEC §1). Event time is
+//! onto the engine's events; a plain event message found whole in a chunk is read in place
+//! ([`FrameBuilder::message`]), with the same result; a call is its `CC-Member-Session-UUID` (SPEC §1). Event time is
 //! `Event-Date-Timestamp`, microseconds since the epoch.
 //!
 //! | `CC-Action` | engine event |
@@ -103,6 +104,18 @@ fn trim_whitespace(b: &[u8]) -> &[u8] {
     }
 }
 
+/// `str::trim`, without its look at each end when the ends are plainly not blank: a header name as
+/// FreeSWITCH writes it, or a value after its one space.
+#[inline]
+fn trim_str(s: &str) -> &str {
+    let solid = |c: &u8| *c > b' ' && *c < 0x80;
+    match s.as_bytes() {
+        [first, .., last] if solid(first) && solid(last) => s,
+        [b' ', second, .., last] if solid(second) && solid(last) => s.get(1..).unwrap_or(s),
+        _ => s.trim(),
+    }
+}
+
 /// Agents whose queues are remembered (agent-status-change names no queue), and queues per agent.
 const MAX_SERVED_AGENTS: usize = 100_000;
 const MAX_SERVED_QUEUES: usize = 64;
@@ -162,6 +175,16 @@ pub enum FsFrame<'b> {
     /// An event ccmon does not use.
     Unknown,
     Rejected(RejectReason, String),
+}
+
+/// A message read whole by [`FrameBuilder::message`].
+#[derive(Debug)]
+pub struct WholeMessage<'a> {
+    /// Bytes of input it took: its envelope, the blank line, its body.
+    pub len: usize,
+    /// Lines it took.
+    pub lines: u64,
+    pub frame: FsFrame<'a>,
 }
 
 /// An event from a message, borrowing from the builder's buffers. ESL events carry no id ccmon uses.
@@ -235,15 +258,20 @@ impl FrameBuilder {
         ))
     }
 
+    /// Nothing of a message read.
+    fn reset(&mut self) {
+        self.present = 0;
+        self.lines = 0;
+        self.bytes = 0;
+        self.problem = None;
+        self.part = Part::Head;
+        self.ended = false;
+    }
+
     /// Resets after a finished message, then reads what was left over from the line that finished it.
     fn start(&mut self) {
         if self.ended {
-            self.present = 0;
-            self.lines = 0;
-            self.bytes = 0;
-            self.problem = None;
-            self.part = Part::Head;
-            self.ended = false;
+            self.reset();
         }
         if !self.pending.is_empty() {
             let pending = std::mem::take(&mut self.pending);
@@ -399,6 +427,133 @@ impl FrameBuilder {
         } else {
             End::Reject("neither an ESL message (Content-Type) nor an event (Event-Name)".into())
         })
+    }
+
+    /// Between messages: nothing of a message read yet, nothing left over from the last.
+    pub fn idle(&self) -> bool {
+        self.pending.is_empty()
+            && (self.ended
+                || (self.part == Part::Head && self.lines == 0 && self.problem.is_none()))
+    }
+
+    /// The fast path: the `text/event-plain` message at the start of `text` (already checked as UTF-8) read
+    /// whole, when this builder is [idle](Self::idle) and the message is a plain one: an envelope of
+    /// `Key: value` lines with its `Content-Length` and `Content-Type` unescaped, a blank line, and all of a
+    /// body that ends with a line. Its lines are read as [`push`](Self::push) reads them, without its
+    /// per-line state: a header ccmon does not read costs a search for its colon and its newline. `None`
+    /// leaves the input to `push`, line by line, with the same result (a property test checks it): another
+    /// kind of message, a bad line, a line over `max_bytes`, a message the chunk cuts.
+    pub fn message<'a>(&'a mut self, text: &'a str, max_bytes: usize) -> Option<WholeMessage<'a>> {
+        if !self.idle() {
+            return None;
+        }
+        self.reset();
+        match self.read_message(text, max_bytes) {
+            Some((len, lines)) => {
+                self.ended = true;
+                Some(WholeMessage {
+                    len,
+                    lines,
+                    frame: self.end(End::Map),
+                })
+            }
+            None => {
+                // The values read are not the line path's: it starts from nothing.
+                self.present = 0;
+                None
+            }
+        }
+    }
+
+    /// Reads the values of a whole plain message (see [`message`](Self::message)); its length and lines.
+    fn read_message(&mut self, text: &str, max: usize) -> Option<(usize, u64)> {
+        let b = text.as_bytes();
+        let (mut at, mut lines, mut bytes) = (0, 0, 0);
+        let (mut length, mut event) = (None, false);
+        // The envelope.
+        loop {
+            let newline = crate::scan::find_either(b, at, b'\n', b'\n')?;
+            let line = text.get(at..newline)?;
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if newline - at > max {
+                return None;
+            }
+            lines += 1;
+            if line.is_empty() {
+                if lines == 1 {
+                    return None;
+                }
+                at = newline + 1;
+                break;
+            }
+            bytes += line.len();
+            let (key, value) = line.split_once(':')?;
+            if bytes > max || trim_str(key) != key || key.is_empty() {
+                return None;
+            }
+            let value = trim_str(value);
+            match key {
+                "Content-Length" => length = Some(value.parse::<usize>().ok()?),
+                "Content-Type" => event = value == "text/event-plain",
+                _ => {}
+            }
+            // What `push` would decode: left to it.
+            if slot(key.as_bytes()).is_some() && value.contains('%') {
+                return None;
+            }
+            at = newline + 1;
+        }
+        let end = at.checked_add(length.filter(|&n| n > 0 && event)?)?;
+        if b.get(end.checked_sub(1)?) != Some(&b'\n') {
+            return None;
+        }
+        // The body: the event's headers, up to a blank line; what follows it is not read.
+        let (mut bytes, mut in_headers) = (0, true);
+        while at < end {
+            // The name's end, then the line's: each byte is looked at once.
+            let sep = crate::scan::find_either(b, at, b':', b'\n')?;
+            let newline = match b.get(sep) {
+                Some(b':') if in_headers => crate::scan::find_either(b, sep + 1, b'\n', b'\n')?,
+                Some(b':') => crate::scan::find_either(b, sep, b'\n', b'\n')?,
+                _ => sep,
+            };
+            if newline - at > max {
+                return None;
+            }
+            let line = text.get(at..newline)?;
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let from = at;
+            lines += 1;
+            at = newline + 1;
+            if !in_headers {
+                continue;
+            }
+            if sep == newline {
+                // No colon: a blank line ends the headers; anything else is left to `push`.
+                if !line.bytes().all(|c| c.is_ascii_whitespace()) {
+                    return None;
+                }
+                in_headers = false;
+                continue;
+            }
+            bytes += line.len();
+            if bytes > max {
+                return None;
+            }
+            let Some(i) = slot(trim_str(text.get(from..sep)?).as_bytes()) else {
+                continue;
+            };
+            let value = trim_str(line.get(sep - from + 1..)?);
+            let out = self.values.get_mut(i)?;
+            out.clear();
+            if crate::scan::find_byte(value.as_bytes(), 0, b'%').is_none() {
+                out.push_str(value);
+            } else if !url_decode(out, &mut self.scratch, value.as_bytes()) {
+                return None;
+            }
+            self.present |= 1 << i;
+        }
+        Some((at, lines))
     }
 
     fn end(&mut self, end: End) -> FsFrame<'_> {
@@ -759,6 +914,124 @@ mod tests {
     }
 
     const SESSION_UUID: (&str, &str) = ("CC-Member-Session-UUID", "u1");
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The messages of any stream map the same read whole where they can be as read line by line, and
+        /// take the same lines.
+        #[test]
+        fn a_message_read_whole_maps_as_read_line_by_line(
+            parts in proptest::collection::vec(
+                (0u8..12, proptest::collection::vec(proptest::sample::select(&BODY_LINES[..]), 0..6),
+                 proptest::sample::select(vec!["\n", "\r\n"]), -2i8..3),
+                0..8,
+            ),
+            max in proptest::sample::select(vec![40usize, 100, 65536]),
+        ) {
+            let text: String = parts.iter().map(|(kind, lines, eol, delta)| part(*kind, lines, eol, *delta)).collect();
+            let by_line = {
+                let mut b = FrameBuilder::default();
+                let mut out = Vec::new();
+                for l in text.split_terminator('\n') {
+                    out.extend(b.push(l.as_bytes(), max).map(|f| show(&f)));
+                }
+                out.extend(b.finish(max).map(|f| show(&f)));
+                out
+            };
+            let (whole, counted) = frames_fast(&text, max);
+            proptest::prop_assert_eq!(whole, by_line, "{:?}", text);
+            proptest::prop_assert_eq!(counted, text.split_terminator('\n').count() as u64);
+        }
+    }
+
+    /// What each finished message became, read as the engine reads a chunk: whole messages in place where
+    /// `message` takes them, the rest line by line; and the lines taken.
+    fn frames_fast(text: &str, max: usize) -> (Vec<String>, u64) {
+        let mut b = FrameBuilder::default();
+        let (mut out, mut lines, mut start) = (Vec::new(), 0, 0);
+        while start < text.len() {
+            if let Some(w) = b.message(&text[start..], max) {
+                out.push(show(&w.frame));
+                lines += w.lines;
+                start += w.len;
+                continue;
+            }
+            let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            lines += 1;
+            out.extend(b.push(&text.as_bytes()[start..end], max).map(|f| show(&f)));
+            start = end + 1;
+        }
+        out.extend(b.finish(max).map(|f| show(&f)));
+        (out, lines)
+    }
+
+    /// Event header lines, the usual and the awkward, for messages built at random.
+    const BODY_LINES: [&str; 24] = [
+        "Event-Name: CUSTOM",
+        "Event-Subclass: callcenter%3A%3Ainfo",
+        "Event-Date-Timestamp: 1700000000250000",
+        "Event-Date-Timestamp: junk",
+        "CC-Action: member-queue-start",
+        "CC-Action: bridge-agent-start",
+        "CC-Action: member-queue-end",
+        "CC-Action: agent-status-change",
+        "CC-Queue: support",
+        "CC-Queue:",
+        "  CC-Queue  :  sales ",
+        "CC-Queue: caf%C3%A9",
+        "CC-Queue: bad%FF",
+        "CC-Member-Session-UUID: u1",
+        "CC-Member-CID-Number: 0600111222",
+        "CC-Agent: PJSIP%2F2010",
+        "CC-Agent: Zoë\u{b}",
+        "CC-Cause: Cancel",
+        "CC-Cancel-Reason: TIMEOUT",
+        "CC-Agent-Status: On Break",
+        "Caller-Username: 600111222",
+        "Core-UUID: 2f6e4a50",
+        "no colon on this line",
+        "",
+    ];
+
+    /// Whole messages and other input, for streams built at random.
+    fn part(kind: u8, lines: &[&str], eol: &str, delta: i8) -> String {
+        // Kinds 8 and up: an event that maps, its random lines after its own (perhaps overriding them).
+        const EVENT: [&str; 6] = [
+            "Event-Name: CUSTOM",
+            "Event-Subclass: callcenter%3A%3Ainfo",
+            "Event-Date-Timestamp: 1700000000250000",
+            "CC-Action: member-queue-start",
+            "CC-Queue: support",
+            "CC-Member-Session-UUID: u1",
+        ];
+        let lines: Vec<&str> = match kind {
+            8.. => EVENT
+                .iter()
+                .chain(lines.iter().filter(|l| !l.is_empty()))
+                .copied()
+                .collect(),
+            _ => lines.to_vec(),
+        };
+        let (kind, delta) = if kind >= 8 { (0, 0) } else { (kind, delta) };
+        let mut body: String = lines.iter().map(|l| format!("{l}{eol}")).collect();
+        match kind {
+            // A plain event message, or one whose body ends without its blank line.
+            0 | 1 => {
+                if kind == 0 {
+                    body.push_str(eol);
+                }
+                let n = (body.len() as i64 + i64::from(delta)).max(0);
+                format!("Content-Length: {n}{eol}Content-Type: text/event-plain{eol}{eol}{body}")
+            }
+            2 => format!("Content-Type: text/event-plain{eol}Reply-Text: x{eol}Content-Length: {}{eol}{eol}{body}", body.len()),
+            3 => format!("Content-Type: command/reply{eol}Reply-Text: +OK accepted{eol}{eol}"),
+            4 => format!("Content-Type: api/response{eol}Content-Length: {}{eol}{eol}{body}", body.len()),
+            5 => format!("Content-Length: 1%30{eol}Content-Type: text/event-plain{eol}{eol}{body}"),
+            6 => format!("{body}{eol}"),
+            _ => eol.to_string(),
+        }
+    }
 
     #[test]
     fn a_queue_call_maps_onto_the_engine_events() {

@@ -222,6 +222,35 @@ const AMI_LINES: [&str; 22] = [
     "\u{80}bad",
 ];
 
+/// Two engines fed `data`: whole, and cut at `cuts`.
+fn fed_whole_and_cut(format: Format, data: &[u8], cuts: Vec<usize>) -> (Engine, Engine) {
+    let mut whole = engine();
+    whole.feed("s", format, data);
+    whole.end_of_input("s", format);
+    let mut pieces = engine();
+    let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+    cuts.sort_unstable();
+    let mut start = 0;
+    for c in cuts.into_iter().chain([data.len()]) {
+        pieces.feed("s", format, &data[start..c]);
+        start = c;
+    }
+    pieces.end_of_input("s", format);
+    (whole, pieces)
+}
+
+/// The same lines, events, rejections, figures and agents.
+fn same_counts(a: &Engine, b: &Engine) -> Result<(), TestCaseError> {
+    let (x, y) = (&a.sources()[0], &b.sources()[0]);
+    prop_assert_eq!(
+        (x.lines, x.ingested, x.rejected_total(), x.unknown),
+        (y.lines, y.ingested, y.rejected_total(), y.unknown)
+    );
+    prop_assert_eq!(stats(a, "all"), stats(b, "all"));
+    prop_assert_eq!(a.agents(), b.agents());
+    Ok(())
+}
+
 fn ami_stream(lines: &[(usize, bool)]) -> Vec<u8> {
     let mut out = Vec::new();
     for &(i, crlf) in lines {
@@ -245,26 +274,8 @@ proptest! {
         lines in prop::collection::vec((0usize..AMI_LINES.len(), any::<bool>()), 0..80),
         cuts in prop::collection::vec(0usize..4000, 0..10),
     ) {
-        let data = ami_stream(&lines);
-        let mut whole = engine();
-        whole.feed("a", Format::Ami, &data);
-        whole.end_of_input("a", Format::Ami);
-        let mut pieces = engine();
-        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
-        cuts.sort_unstable();
-        let mut start = 0;
-        for c in cuts.into_iter().chain([data.len()]) {
-            pieces.feed("a", Format::Ami, &data[start..c]);
-            start = c;
-        }
-        pieces.end_of_input("a", Format::Ami);
-        let (a, b) = (&whole.sources()[0], &pieces.sources()[0]);
-        prop_assert_eq!(
-            (a.lines, a.ingested, a.rejected_total(), a.unknown),
-            (b.lines, b.ingested, b.rejected_total(), b.unknown)
-        );
-        prop_assert_eq!(stats(&whole, "all"), stats(&pieces, "all"));
-        prop_assert_eq!(whole.agents(), pieces.agents());
+        let (whole, pieces) = fed_whole_and_cut(Format::Ami, &ami_stream(&lines), cuts);
+        same_counts(&whole, &pieces)?;
     }
 }
 
@@ -683,4 +694,77 @@ fn a_callcenter_answer_removes_ghosts_and_finds_callers_already_waiting() {
     e.begin_resync("fs");
     assert!(e.resync_callcenter("fs", &bad, 160.0).is_err());
     assert_eq!(e.calls(false).len(), 3);
+}
+
+/// Parts of a FreeSWITCH stream: whole call events (a queue call from start to end), and the awkward input
+/// around them that the message reader leaves to the line reader.
+fn esl_part(kind: usize, call: usize, ts: f64) -> Vec<u8> {
+    let id = format!("s{call}");
+    let with = |more: &[(&'static str, &'static str)]| {
+        let mut all = vec![
+            ("CC-Queue", "support"),
+            ("CC-Member-Session-UUID", id.as_str()),
+        ];
+        all.extend_from_slice(more);
+        all
+    };
+    let text = match kind {
+        0 => esl(
+            "member-queue-start",
+            ts,
+            &with(&[("CC-Member-CID-Number", "600111222")]),
+        ),
+        1 => esl(
+            "bridge-agent-start",
+            ts,
+            &with(&[("CC-Agent", "agent%2F1")]),
+        ),
+        2 => esl("member-queue-end", ts, &with(&[("CC-Cause", "Terminated")])),
+        3 => esl(
+            "member-queue-end",
+            ts,
+            &with(&[("CC-Cause", "Cancel"), ("CC-Cancel-Reason", "NONE")]),
+        ),
+        // CRLF line ends, a queue name with an accent.
+        4 => esl(
+            "member-queue-start",
+            ts,
+            &[
+                ("CC-Queue", "soporte técnico"),
+                ("CC-Member-Session-UUID", &id),
+            ],
+        )
+        .replace('\n', "\r\n"),
+        5 => "Content-Type: command/reply\nReply-Text: +OK accepted\n\n".to_string(),
+        6 => "Content-Type: api/response\nContent-Length: 6\n\n+OK x\n".to_string(),
+        7 => "garbage without a colon\n\n".to_string(),
+        _ => {
+            // A byte that is not UTF-8 in a value: its chunk is read line by line.
+            let mut bytes = esl("member-queue-start", ts, &with(&[("CC-Agent", "~")])).into_bytes();
+            let at = bytes.iter().rposition(|&c| c == b'~').unwrap();
+            bytes[at] = 0x80;
+            return bytes;
+        }
+    };
+    text.into_bytes()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// FreeSWITCH streams give the same figures, counts and agents whether read whole (messages read in place)
+    /// or cut anywhere (messages the cuts split read line by line).
+    #[test]
+    fn freeswitch_streams_count_alike_however_cut(
+        parts in prop::collection::vec((0usize..9, 0usize..6), 0..40),
+        cuts in prop::collection::vec(0usize..20_000, 0..10),
+    ) {
+        let data: Vec<u8> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &(kind, call))| esl_part(kind, call, 1_700_000_000.0 + i as f64))
+            .collect();
+        let (whole, pieces) = fed_whole_and_cut(Format::FreeSwitch, &data, cuts);
+        same_counts(&whole, &pieces)?;
+    }
 }
