@@ -104,11 +104,16 @@ fn trim_whitespace(b: &[u8]) -> &[u8] {
     }
 }
 
+/// An ASCII byte that is neither blank nor a control: no trim cuts it.
+#[inline]
+fn solid(c: &u8) -> bool {
+    *c > b' ' && *c < 0x80
+}
+
 /// `str::trim`, without its look at each end when the ends are plainly not blank: a header name as
 /// FreeSWITCH writes it, or a value after its one space.
 #[inline]
 fn trim_str(s: &str) -> &str {
-    let solid = |c: &u8| *c > b' ' && *c < 0x80;
     match s.as_bytes() {
         [first, .., last] if solid(first) && solid(last) => s,
         [b' ', second, .., last] if solid(second) && solid(last) => s.get(1..).unwrap_or(s),
@@ -507,43 +512,52 @@ impl FrameBuilder {
         if b.get(end.checked_sub(1)?) != Some(&b'\n') {
             return None;
         }
-        // The body: the event's headers, up to a blank line; what follows it is not read.
+        // The body: the event's headers, up to a blank line; what follows it is not read. Lines are looked at
+        // as bytes; only the value of a header ccmon reads is taken as text.
         let (mut bytes, mut in_headers) = (0, true);
         while at < end {
             // The name's end, then the line's: each byte is looked at once.
             let sep = crate::scan::find_either(b, at, b':', b'\n')?;
-            let newline = match b.get(sep) {
-                Some(b':') if in_headers => crate::scan::find_either(b, sep + 1, b'\n', b'\n')?,
-                Some(b':') => crate::scan::find_either(b, sep, b'\n', b'\n')?,
-                _ => sep,
+            let colon = b.get(sep) == Some(&b':');
+            let newline = if colon {
+                crate::scan::find_either(b, sep + 1, b'\n', b'\n')?
+            } else {
+                sep
             };
             if newline - at > max {
                 return None;
             }
-            let line = text.get(at..newline)?;
-            let line = line.strip_suffix('\r').unwrap_or(line);
+            let line_end = match b.get(newline.wrapping_sub(1)) {
+                Some(b'\r') if newline > at => newline - 1,
+                _ => newline,
+            };
             let from = at;
             lines += 1;
             at = newline + 1;
             if !in_headers {
                 continue;
             }
-            if sep == newline {
-                // No colon: a blank line ends the headers; anything else is left to `push`.
-                if !line.bytes().all(|c| c.is_ascii_whitespace()) {
+            if !colon {
+                // A blank line ends the headers; anything else is left to `push`.
+                if !b.get(from..line_end)?.iter().all(u8::is_ascii_whitespace) {
                     return None;
                 }
                 in_headers = false;
                 continue;
             }
-            bytes += line.len();
+            bytes += line_end - from;
             if bytes > max {
                 return None;
             }
-            let Some(i) = slot(trim_str(text.get(from..sep)?).as_bytes()) else {
+            let name = match b.get(from..sep)? {
+                name @ [first, .., last] if solid(first) && solid(last) => name,
+                _ => trim_str(text.get(from..sep)?).as_bytes(),
+            };
+            let Some(i) = slot(name) else {
                 continue;
             };
-            let value = trim_str(line.get(sep - from + 1..)?);
+            // `sep + 1 <= line_end`: a `\r` before the newline is after the colon.
+            let value = trim_str(text.get(sep + 1..line_end.max(sep + 1))?);
             let out = self.values.get_mut(i)?;
             out.clear();
             if crate::scan::find_byte(value.as_bytes(), 0, b'%').is_none() {
