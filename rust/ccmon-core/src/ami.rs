@@ -407,17 +407,19 @@ impl FrameBuilder {
         }
         let b = text.as_bytes();
         let mut h = Headers::NONE;
-        let (mut at, mut lines, mut headers, mut bytes) = (0, 0, 0, 0);
+        let (mut at, mut lines) = (0, 0);
         loop {
+            // A frame longer than `max_bytes` is left to `push`, which bounds its lines and their sum: within
+            // it, neither needs a check of its own.
+            if at > max_bytes || lines >= MAX_HEADERS as u64 {
+                return None;
+            }
             // A header line starts with its name. One that starts with a blank is the frame's end (a blank
             // line) or an odd line, left to `push`, as is a line without a colon.
             if b.get(at)?.is_ascii_whitespace() {
                 let newline = crate::scan::find_byte(b, at, b'\n')?;
                 let line = b.get(at..newline)?;
-                if headers == 0
-                    || line.len() > max_bytes
-                    || !line.iter().all(u8::is_ascii_whitespace)
-                {
+                if lines == 0 || newline > max_bytes || !line.iter().all(u8::is_ascii_whitespace) {
                     return None;
                 }
                 lines += 1;
@@ -430,26 +432,15 @@ impl FrameBuilder {
                 return None;
             }
             let newline = crate::scan::find_either(b, colon + 1, b'\n', b'\n')?;
-            if newline - at > max_bytes {
-                return None;
-            }
-            let end = if b.get(newline - 1) == Some(&b'\r') {
-                newline - 1
-            } else {
-                newline
-            };
             lines += 1;
-            bytes += end - at;
-            if bytes > max_bytes || headers >= MAX_HEADERS {
-                return None;
-            }
-            headers += 1;
-            let mut name_end = colon;
-            while name_end > at && b.get(name_end - 1).is_some_and(u8::is_ascii_whitespace) {
-                name_end -= 1;
-            }
-            if let Some(i) = key_index(b, at, name_end - at) {
-                let value = text.get(colon + 1..end)?;
+            // The name, as Asterisk writes it: nothing to trim (it starts with a letter, checked above).
+            let name = match b.get(colon - 1) {
+                Some(c) if *c > b' ' => colon - at,
+                _ => b.get(at..colon)?.trim_ascii_end().len(),
+            };
+            if let Some(i) = key_index(b, at, name) {
+                let end = newline - usize::from(b.get(newline - 1) == Some(&b'\r'));
+                let value = text.get(colon + 1..end.max(colon + 1))?;
                 // `Key: Value`: one space to skip, nothing to trim at the end, as Asterisk writes it.
                 let value = match value.as_bytes() {
                     [b' ', first, .., last] if *first > b' ' && *last > b' ' => value.get(1..)?,
@@ -459,6 +450,10 @@ impl FrameBuilder {
                 h.present |= 1u64 << i;
             }
             at = newline + 1;
+        }
+        // The whole frame within the bound: so are its lines, and their sum.
+        if at > max_bytes {
+            return None;
         }
         self.channels.track(&h);
         Some(WholeFrame {
