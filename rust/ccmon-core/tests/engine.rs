@@ -768,3 +768,26 @@ proptest! {
         same_counts(&whole, &pieces)?;
     }
 }
+
+/// The finished calls kept for `journeys()` are the last 10,000, the older overwritten as they go.
+#[test]
+fn journeys_keep_the_last_ten_thousand_finished_calls() {
+    let mut e = engine();
+    let mut log = String::new();
+    for i in 0..10_050u64 {
+        let t = 1_700_000_000 + 10 * i;
+        log += &format!("{t}|c{i}|sales|NONE|ENTERQUEUE||600{i}|1\n");
+        log += &format!("{}|c{i}|sales|Agent/1|CONNECT|2|x|1\n", t + 2);
+        log += &format!("{}|c{i}|sales|Agent/1|COMPLETECALLER|2|5|1\n", t + 7);
+    }
+    e.feed("f", Format::QueueLog, log.as_bytes());
+    e.end_of_input("f", Format::QueueLog);
+    let rows = e.journeys();
+    let calls: std::collections::BTreeSet<u64> = rows
+        .iter()
+        .filter(|r| r.finished)
+        .map(|r| r.call[1..].parse().unwrap())
+        .collect();
+    assert_eq!(calls.len(), 10_000);
+    assert_eq!((calls.first(), calls.last()), (Some(&50), Some(&10_049)));
+}
