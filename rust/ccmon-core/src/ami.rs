@@ -398,9 +398,10 @@ impl FrameBuilder {
 
     /// The fast path: the frame at the start of `text` (already checked as UTF-8) read whole in place, its
     /// values borrowed from `text`, when this builder is [idle](Self::idle) and the frame is a plain one —
-    /// `Key: Value` lines, none over `max_bytes`, closed by a blank line within `text`. `None` leaves the
-    /// input to [`push`](Self::push), line by line, with the same result (a property test checks it): a
-    /// blank line or a banner first, a line without a colon, a frame too big or not closed yet.
+    /// `Key: Value` lines closed by a blank line within `text`, all of it within `max_bytes`. `None` leaves
+    /// the input to [`push`](Self::push), line by line, with the same result (a property test checks it): a
+    /// blank line or a banner first, a line without a colon or starting with a blank, a frame over
+    /// `max_bytes` or not closed yet.
     pub fn frame<'a>(&'a mut self, text: &'a str, max_bytes: usize) -> Option<WholeFrame<'a>> {
         if !self.idle() {
             return None;
