@@ -435,12 +435,20 @@ impl FrameBuilder {
             let newline = crate::scan::find_either(b, colon + 1, b'\n', b'\n')?;
             lines += 1;
             // The name, as Asterisk writes it: nothing to trim (it starts with a letter, checked above).
-            let name = match b.get(colon - 1) {
+            // (A line may start with its colon: then there is no byte before it in this frame.)
+            let name = match colon
+                .checked_sub(1)
+                .filter(|&i| i >= at)
+                .and_then(|i| b.get(i))
+            {
                 Some(c) if *c > b' ' => colon - at,
                 _ => b.get(at..colon)?.trim_ascii_end().len(),
             };
             if let Some(i) = key_index(b, at, name) {
-                let end = newline - usize::from(b.get(newline - 1) == Some(&b'\r'));
+                let end = match newline.checked_sub(1) {
+                    Some(before) if b.get(before) == Some(&b'\r') => before,
+                    _ => newline,
+                };
                 let value = text.get(colon + 1..end.max(colon + 1))?;
                 // `Key: Value`: one space to skip, nothing to trim at the end, as Asterisk writes it.
                 let value = match value.as_bytes() {
@@ -952,7 +960,7 @@ mod tests {
     }
 
     /// Header lines, the usual and the awkward, for frames built at random.
-    const LINES: [&str; 28] = [
+    const LINES: [&str; 29] = [
         "Event: QueueCallerJoin",
         "Event: AgentConnect",
         "Event: AgentComplete",
@@ -979,6 +987,7 @@ mod tests {
         "BridgeUniqueid: b1",
         "Wait: 12",
         "garbage without a colon",
+        ": a value without a name",
         "Asterisk Call Manager/5.0.1",
         "",
     ];

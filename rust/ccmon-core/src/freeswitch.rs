@@ -981,7 +981,7 @@ mod tests {
     }
 
     /// Event header lines, the usual and the awkward, for messages built at random.
-    const BODY_LINES: [&str; 24] = [
+    const BODY_LINES: [&str; 25] = [
         "Event-Name: CUSTOM",
         "Event-Subclass: callcenter%3A%3Ainfo",
         "Event-Date-Timestamp: 1700000000250000",
@@ -1005,6 +1005,7 @@ mod tests {
         "Caller-Username: 600111222",
         "Core-UUID: 2f6e4a50",
         "no colon on this line",
+        ": no name",
         "",
     ];
 

@@ -197,7 +197,7 @@ proptest! {
 
 /// AMI lines, plain and awkward, for streams built at random: frames read whole in place and frames read line
 /// by line (a banner, a chunk's end, a bad byte anywhere in the chunk) must count alike.
-const AMI_LINES: [&str; 22] = [
+const AMI_LINES: [&str; 23] = [
     "Event: QueueCallerJoin",
     "Event: AgentConnect",
     "Event: AgentComplete",
@@ -216,6 +216,7 @@ const AMI_LINES: [&str; 22] = [
     "Privilege: agent,all",
     "  linkedid  :   L3  ",
     "garbage without a colon",
+    ": a value without a name",
     "Asterisk Call Manager/5.0.1",
     "HoldTime: 12",
     "",
