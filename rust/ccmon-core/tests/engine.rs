@@ -147,6 +147,33 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Every format, fed text that is mostly its own punctuation (so that the fast paths, which need whole
+    /// UTF-8 lines, see it too) or any bytes, in two pieces cut anywhere: nothing panics, and the snapshots
+    /// still render.
+    #[test]
+    fn any_text_in_any_format_never_panics(
+        text in "([A-Za-z0-9]|[:|,{}\\[\\]\"%. \t\r\n-]){0,600}",
+        noise in prop::collection::vec(any::<u8>(), 0..40),
+        cut in 0usize..700,
+        format in prop::sample::select(vec![Format::QueueLog, Format::Jsonl, Format::Ami, Format::FreeSwitch]),
+    ) {
+        for data in [text.as_bytes().to_vec(), [text.as_bytes(), &noise].concat()] {
+            let mut e = engine();
+            let (a, b) = data.split_at(cut.min(data.len()));
+            e.feed("r", format, a);
+            e.feed("r", format, b);
+            e.end_of_input("r", format);
+            let _ = e.queue_stats(Window::All).unwrap();
+            let mut out = String::new();
+            e.render_prometheus(&mut out);
+            let _ = (e.calls(true), e.journeys(), e.agents());
+        }
+    }
+}
+
 /// JSON lines with a byte that is not UTF-8 on one line and accented names on others: a chunk that holds the
 /// bad line is read line by line, the others checked whole; however the input is cut (inside a character
 /// too), every figure and count is the same.
