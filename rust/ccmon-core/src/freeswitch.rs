@@ -386,7 +386,10 @@ impl FrameBuilder {
             return;
         };
         out.clear();
-        if !url_decode(out, &mut self.scratch, value) {
+        // The line is UTF-8 (checked above) and trimmed at blanks: its value is text.
+        let decoded =
+            std::str::from_utf8(value).is_ok_and(|v| url_decode(out, &mut self.scratch, v));
+        if !decoded {
             let key = String::from_utf8_lossy(key);
             self.problem = Some(format!("{key}: not UTF-8 once URL-decoded"));
             return;
@@ -560,9 +563,7 @@ impl FrameBuilder {
             let value = trim_str(text.get(sep + 1..line_end.max(sep + 1))?);
             let out = self.values.get_mut(i)?;
             out.clear();
-            if crate::scan::find_byte(value.as_bytes(), 0, b'%').is_none() {
-                out.push_str(value);
-            } else if !url_decode(out, &mut self.scratch, value.as_bytes()) {
+            if !url_decode(out, &mut self.scratch, value) {
                 return None;
             }
             self.present |= 1 << i;
@@ -738,8 +739,13 @@ impl FrameBuilder {
 }
 
 /// Appends `value` URL-decoded (`%3A` → `:`) to `out`; false when the result is not UTF-8. A `%` not followed
-/// by two hex digits stays as it is.
-fn url_decode(out: &mut String, scratch: &mut Vec<u8>, bytes: &[u8]) -> bool {
+/// by two hex digits stays as it is. A value without escapes is text already: appended as it is.
+fn url_decode(out: &mut String, scratch: &mut Vec<u8>, value: &str) -> bool {
+    let bytes = value.as_bytes();
+    if crate::scan::find_byte(bytes, 0, b'%').is_none() {
+        out.push_str(value);
+        return true;
+    }
     scratch.clear();
     // The text between escapes is copied a run at a time.
     let mut rest = bytes;
@@ -757,13 +763,8 @@ fn url_decode(out: &mut String, scratch: &mut Vec<u8>, bytes: &[u8]) -> bool {
             }
         }
     }
-    let decoded = if scratch.is_empty() {
-        bytes
-    } else {
-        scratch.extend_from_slice(rest);
-        scratch.as_slice()
-    };
-    match std::str::from_utf8(decoded) {
+    scratch.extend_from_slice(rest);
+    match std::str::from_utf8(scratch) {
         Ok(s) => {
             out.push_str(s);
             true
@@ -1385,7 +1386,7 @@ mod tests {
                 }
             }
             let (mut out, mut scratch) = (String::new(), Vec::new());
-            let ok = url_decode(&mut out, &mut scratch, b);
+            let ok = url_decode(&mut out, &mut scratch, &text);
             proptest::prop_assert_eq!(ok, std::str::from_utf8(&reference).is_ok());
             if ok {
                 proptest::prop_assert_eq!(out.as_bytes(), reference.as_slice());
