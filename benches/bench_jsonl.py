@@ -19,20 +19,15 @@ Contenders, in interleaved rounds (best time kept):
 
 from __future__ import annotations
 
-import argparse
-import gc
 import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_queue_log import ensure_queue_log
-from rust_parser import build, parse_only
+from rust_parser import build, converted, parse_only, rounds
 
 import ccmon
-
-ROOT = Path(__file__).resolve().parent.parent
 
 TYPES = {
     "ENTERQUEUE": "enter",
@@ -108,21 +103,10 @@ def pure_python(path: Path) -> tuple[int, int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lines", type=int, default=None, help="events (default 1,000,000)")
-    ap.add_argument("--quick", action="store_true", help="200,000 events")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data-dir", type=Path, default=ROOT / "bench-data")
-    args = ap.parse_args()
-    lines = args.lines or (200_000 if args.quick else 1_000_000)
-    queue_log = ensure_queue_log(args.data_dir, lines)
-    path = queue_log.with_suffix(".jsonl")
-    if not path.exists():
-        to_jsonl(queue_log, path)
+    args, lines, queue_log, path = converted(__doc__ or "", ".jsonl", to_jsonl)
     size = path.stat().st_size
     print(f"file: {path} — {lines:,} events, {size / 1e6:.0f} MB, {size / lines:.0f} bytes/line")
 
-    results: dict[str, list[float]] = {}
     figures: dict[str, object] = {}
     build()
 
@@ -160,13 +144,7 @@ def main() -> int:
         "pure Python `json.loads` + checks (parser only)": python_parser,
         "ccmon JSON-lines parser alone (Rust `examples/parse_only`)": rust_parser,
     }
-    for rnd in range(args.repeat):
-        for name, fn in contenders.items():
-            gc.collect()
-            results.setdefault(name, []).append(fn())
-        print(f"  round {rnd + 1} done", flush=True)
-
-    best = {name: min(ts) for name, ts in results.items()}
+    best = rounds(contenders, args.repeat)
     names = list(contenders)
     print(f"\nResults (best of {args.repeat}):")
     for name in names:

@@ -3,6 +3,7 @@ that set it beside a pure-Python parser: parser against parser, the same work on
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +44,6 @@ def compare(
     on (valid, rejected). `labels` names the three contenders in that order, `what` the input and `unit`
     what is counted.
     Returns the exit status: 1 when they disagree."""
-    import gc
     import time
 
     import ccmon
@@ -70,15 +70,8 @@ def compare(
         counts["parser"] = (events, rejected)
         return secs
 
-    contenders = dict(zip(labels, (ccmon_api, python_parser, rust_parser), strict=True))
-    results: dict[str, list[float]] = {}
-    for rnd in range(repeat):
-        for name, fn in contenders.items():
-            gc.collect()
-            results.setdefault(name, []).append(fn())
-        print(f"  round {rnd + 1} done", flush=True)
+    best = rounds(dict(zip(labels, (ccmon_api, python_parser, rust_parser), strict=True)), repeat)
     events = counts["python"][0]
-    best = {name: min(ts) for name, ts in results.items()}
     width = max(len(n) for n in labels)
     print(f"\n{events:,} {what}, {path.stat().st_size / 1e6:.0f} MB (best of {repeat}):")
     for name in labels:
@@ -92,20 +85,26 @@ def compare(
     return 0 if same else 1
 
 
-def main(
-    doc: str,
-    format: str,
-    suffix: str,
-    convert: Callable[[Path, Path], object],
-    pure_python: Callable[[Path], tuple[int, int]],
-    labels: tuple[str, str, str],
-    what: str,
-    unit: str,
-) -> int:
-    """The command line of a parser bench (``--lines``, ``--quick``, ``--repeat``, ``--data-dir``): the
-    generated queue_log rewritten once by `convert` into ``.suffix``, then `compare`."""
-    import argparse
+def rounds(contenders: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
+    """Runs every contender (each returns its seconds) once a round, `repeat` rounds, so the machine's
+    drifting noise hits them alike; the best time of each."""
+    import gc
 
+    results: dict[str, list[float]] = {}
+    for rnd in range(repeat):
+        for name, fn in contenders.items():
+            gc.collect()
+            results.setdefault(name, []).append(fn())
+        print(f"  round {rnd + 1} done", flush=True)
+    return {name: min(ts) for name, ts in results.items()}
+
+
+def converted(
+    doc: str, suffix: str, convert: Callable[[Path, Path], object]
+) -> tuple[argparse.Namespace, int, Path, Path]:
+    """The command line of a parser bench (``--lines``, ``--quick``, ``--repeat``, ``--data-dir``) and its
+    input: (the arguments, the lines, the generated queue_log, that queue_log rewritten once by `convert`
+    into ``.suffix``)."""
     from gen_queue_log import ensure_queue_log
 
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,4 +118,19 @@ def main(
     path = queue_log.with_suffix(suffix)
     if not path.exists():
         convert(queue_log, path)
+    return args, lines, queue_log, path
+
+
+def main(
+    doc: str,
+    format: str,
+    suffix: str,
+    convert: Callable[[Path, Path], object],
+    pure_python: Callable[[Path], tuple[int, int]],
+    labels: tuple[str, str, str],
+    what: str,
+    unit: str,
+) -> int:
+    """A parser bench's command line (see `converted`), then `compare`."""
+    args, _, _, path = converted(doc, suffix, convert)
     return compare(path, format, pure_python, labels, what, unit, args.repeat)
