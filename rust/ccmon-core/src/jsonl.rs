@@ -579,11 +579,6 @@ fn special_bytes_32(block: &[u8]) -> u32 {
     marks
 }
 
-/// Exact powers of ten, for fractions of up to 15 digits.
-const POW10: [f64; 16] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
-
 fn number_at(b: &[u8], i: usize) -> Option<(Number, usize)> {
     let negative = b.get(i) == Some(&b'-');
     let int_start = i + usize::from(negative);
@@ -617,7 +612,8 @@ fn number_at(b: &[u8], i: usize) -> Option<(Number, usize)> {
     // An integer (every `id`, most `ts`) needs no division, which would cost more than the rest of the parse.
     let magnitude = match frac_digits {
         0 => mantissa as f64,
-        _ => mantissa as f64 / POW10.get(frac_digits)?,
+        // At most 15 digits (above): the power of ten is exact.
+        _ => mantissa as f64 / crate::queue_log::POWERS_OF_TEN.get(frac_digits)?,
     };
     let value = if negative { -magnitude } else { magnitude };
     let integer = (!negative && frac_digits == 0).then_some(mantissa);

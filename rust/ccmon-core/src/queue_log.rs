@@ -318,8 +318,8 @@ fn block_masks(block: &[u8]) -> [u64; 3] {
 /// Portable fallback: eight bytes per step with the exact "which bytes are zero" bit trick.
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 fn block_masks_portable(block: &[u8]) -> [u64; 3] {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+    use crate::scan::{HIGH, ONES};
+    const LOW7: u64 = !HIGH;
     let zero_bytes = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
     // Gathers the high bit of each byte into the top byte: bit i of the result is byte i.
     let gather = |m: u64| (m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
@@ -328,8 +328,8 @@ fn block_masks_portable(block: &[u8]) -> [u64; 3] {
     for (i, chunk) in chunks.iter().take(8).enumerate() {
         let x = u64::from_le_bytes(*chunk);
         let bits = [
-            zero_bytes(x ^ 0x7c7c_7c7c_7c7c_7c7c),
-            zero_bytes(x ^ 0x0a0a_0a0a_0a0a_0a0a),
+            zero_bytes(x ^ (ONES * u64::from(b'|'))),
+            zero_bytes(x ^ (ONES * u64::from(b'\n'))),
             (x & HIGH) | zero_bytes(x),
         ];
         for (m, b) in masks.iter_mut().zip(bits) {
@@ -358,7 +358,7 @@ fn eight_digits(bytes: &[u8]) -> Option<u64> {
 }
 
 /// 10^0 to 10^22: the powers of ten an f64 holds exactly.
-const POWERS_OF_TEN: [f64; 23] = [
+pub(crate) const POWERS_OF_TEN: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
