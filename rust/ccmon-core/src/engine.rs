@@ -835,7 +835,8 @@ impl Engine {
 
     /// The fast paths: the JSON line, the plain AMI frame or the plain FreeSWITCH event message at the start
     /// of `data` (`text`: the same, checked as UTF-8 with its chunk, when it was), parsed in place and
-    /// applied, its end found by the parse itself. Returns the bytes it took, its newline included; `None` leaves `data` to [`Self::whole_line`].
+    /// applied, its end found by the parse itself. Returns the bytes it took, its newline included; `None`
+    /// leaves `data` to [`Self::whole_line`].
     fn read_in_place(
         book: &mut Book,
         calls: &mut CallTable,
