@@ -94,91 +94,236 @@ mod key {
     pub const DEST_TYPE: usize = 31;
 }
 
-/// A [`KEYS`] name in the table [`key_index`] looks names up in: lowercased, as four little-endian words.
+/// The AMI events ccmon reads, by name ([`Ev::name`]): found by [`EVENT_NAMES`] instead of string compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ev {
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueCallerAbandon,
+    AgentCalled,
+    AgentConnect,
+    AgentComplete,
+    AgentRingNoAnswer,
+    AgentDump,
+    BlindTransfer,
+    AttendedTransfer,
+    MusicOnHoldStart,
+    MusicOnHoldStop,
+    QueueMemberAdded,
+    QueueMemberRemoved,
+    QueueMemberPause,
+    QueueMemberStatus,
+    Hangup,
+    Hold,
+    Unhold,
+    BridgeEnter,
+    BridgeLeave,
+    BridgeDestroy,
+    DialBegin,
+    QueueParams,
+    QueueEntry,
+    QueueMember,
+    QueueStatusComplete,
+}
+
+impl Ev {
+    const ALL: [Ev; 27] = [
+        Ev::QueueCallerJoin,
+        Ev::QueueCallerLeave,
+        Ev::QueueCallerAbandon,
+        Ev::AgentCalled,
+        Ev::AgentConnect,
+        Ev::AgentComplete,
+        Ev::AgentRingNoAnswer,
+        Ev::AgentDump,
+        Ev::BlindTransfer,
+        Ev::AttendedTransfer,
+        Ev::MusicOnHoldStart,
+        Ev::MusicOnHoldStop,
+        Ev::QueueMemberAdded,
+        Ev::QueueMemberRemoved,
+        Ev::QueueMemberPause,
+        Ev::QueueMemberStatus,
+        Ev::Hangup,
+        Ev::Hold,
+        Ev::Unhold,
+        Ev::BridgeEnter,
+        Ev::BridgeLeave,
+        Ev::BridgeDestroy,
+        Ev::DialBegin,
+        Ev::QueueParams,
+        Ev::QueueEntry,
+        Ev::QueueMember,
+        Ev::QueueStatusComplete,
+    ];
+
+    const fn name(self) -> &'static str {
+        match self {
+            Ev::QueueCallerJoin => "QueueCallerJoin",
+            Ev::QueueCallerLeave => "QueueCallerLeave",
+            Ev::QueueCallerAbandon => "QueueCallerAbandon",
+            Ev::AgentCalled => "AgentCalled",
+            Ev::AgentConnect => "AgentConnect",
+            Ev::AgentComplete => "AgentComplete",
+            Ev::AgentRingNoAnswer => "AgentRingNoAnswer",
+            Ev::AgentDump => "AgentDump",
+            Ev::BlindTransfer => "BlindTransfer",
+            Ev::AttendedTransfer => "AttendedTransfer",
+            Ev::MusicOnHoldStart => "MusicOnHoldStart",
+            Ev::MusicOnHoldStop => "MusicOnHoldStop",
+            Ev::QueueMemberAdded => "QueueMemberAdded",
+            Ev::QueueMemberRemoved => "QueueMemberRemoved",
+            Ev::QueueMemberPause => "QueueMemberPause",
+            Ev::QueueMemberStatus => "QueueMemberStatus",
+            Ev::Hangup => "Hangup",
+            Ev::Hold => "Hold",
+            Ev::Unhold => "Unhold",
+            Ev::BridgeEnter => "BridgeEnter",
+            Ev::BridgeLeave => "BridgeLeave",
+            Ev::BridgeDestroy => "BridgeDestroy",
+            Ev::DialBegin => "DialBegin",
+            Ev::QueueParams => "QueueParams",
+            Ev::QueueEntry => "QueueEntry",
+            Ev::QueueMember => "QueueMember",
+            Ev::QueueStatusComplete => "QueueStatusComplete",
+        }
+    }
+}
+
+/// A set of up to 32 names of letters, looked up by one multiply into 64 slots (a perfect hash, built at
+/// compile time; the build fails if two names share a slot: a new name may need another odd multiplier,
+/// found by trying random ones). A compare of whole words then settles the name.
+struct NameTable {
+    slots: [NameSlot; 64],
+    multiplier: u64,
+    /// `0x20` in every byte to compare without regard to case, else 0. ORing it lowercases exactly: a byte
+    /// ORed to a name's lowercase letter is that letter in either case, and names are letters only.
+    fold: u128,
+}
+
+/// A name of a [`NameTable`] as four little-endian words (lowercased when the table folds case).
 #[derive(Clone, Copy)]
-struct KeySlot {
+struct NameSlot {
     words: [u64; 4],
     /// 0: an empty slot.
     len: usize,
     index: usize,
 }
 
-/// Spreads the 32 [`KEYS`] over [`KEY_SLOTS`]' 64 slots without two in one (the table is built at compile
-/// time, and the build fails if two share a slot: a new key may need another odd multiplier, found by trying
-/// random ones).
-const MULTIPLIER: u64 = 0xe660_562d_c7f6_b013;
-
-/// The slot of a name from its first two words (lowercased) and its length: the first eight bytes alone do
-/// not tell `TransfereeLinkedid` from `TransfererLinkedid`.
-#[inline]
-const fn slot_of(w0: u64, w1: u64, len: usize) -> usize {
-    ((w0 ^ w1.rotate_left(31) ^ len as u64).wrapping_mul(MULTIPLIER) >> 58) as usize
-}
-
-const KEY_SLOTS: [KeySlot; 64] = {
-    let mut slots = [KeySlot {
-        words: [0; 4],
-        len: 0,
-        index: 0,
-    }; 64];
-    let mut i = 0;
-    while i < KEYS.len() {
-        let key = KEYS[i].as_bytes();
-        assert!(key.len() <= 32);
-        let mut words = [0u64; 4];
-        let mut j = 0;
-        while j < key.len() {
-            // Every name is letters only, which is what makes the lowercasing by `| 0x20` below exact.
-            assert!(key[j].is_ascii_alphabetic());
-            words[j / 8] |= ((key[j] | 0x20) as u64) << (8 * (j % 8));
-            j += 1;
+impl NameTable {
+    const fn new(names: &[&str], multiplier: u64, fold: bool) -> NameTable {
+        let fold = if fold { 0x20 } else { 0 };
+        let mut slots = [NameSlot {
+            words: [0; 4],
+            len: 0,
+            index: 0,
+        }; 64];
+        let mut i = 0;
+        while i < names.len() {
+            let name = names[i].as_bytes();
+            assert!(name.len() <= 32 && !name.is_empty());
+            let mut words = [0u64; 4];
+            let mut j = 0;
+            while j < name.len() {
+                assert!(name[j].is_ascii_alphabetic());
+                words[j / 8] |= ((name[j] | fold) as u64) << (8 * (j % 8));
+                j += 1;
+            }
+            let slot = Self::slot_of(multiplier, words[0], words[1], name.len());
+            assert!(
+                slots[slot].len == 0,
+                "two names share a slot: choose another multiplier"
+            );
+            slots[slot] = NameSlot {
+                words,
+                len: name.len(),
+                index: i,
+            };
+            i += 1;
         }
-        let slot = slot_of(words[0], words[1], key.len());
-        assert!(
-            slots[slot].len == 0,
-            "two KEYS share a slot: choose another MULTIPLIER"
-        );
-        slots[slot] = KeySlot {
-            words,
-            len: key.len(),
-            index: i,
-        };
-        i += 1;
+        NameTable {
+            slots,
+            multiplier,
+            fold: fold as u128 * 0x0101_0101_0101_0101_0101_0101_0101_0101,
+        }
     }
-    slots
-};
 
-/// The index in [`KEYS`] of the header name `b[at..at + len]`, compared as Asterisk does, without regard to
-/// case. One multiply finds the only key it can be; a compare of whole words settles it. Lowercasing by
-/// `| 0x20` is exact here: a byte ORed to a key's lowercase letter is that letter in either case.
-#[inline]
-fn key_index(b: &[u8], at: usize, len: usize) -> Option<usize> {
-    if len == 0 || len > 32 {
-        return None;
+    /// The slot of a name from its first two words and its length: the first eight bytes alone do not tell
+    /// `TransfereeLinkedid` from `TransfererLinkedid`.
+    #[inline(always)]
+    const fn slot_of(multiplier: u64, w0: u64, w1: u64, len: usize) -> usize {
+        ((w0 ^ w1.rotate_left(31) ^ len as u64).wrapping_mul(multiplier) >> 58) as usize
     }
-    // Bytes `from..from + 16` of `b` as one integer, lowercased, those past the name zero.
-    let words = |from: usize, n: usize| -> Option<u128> {
-        let bytes = b.get(from..from + 16)?.first_chunk::<16>()?;
-        let keep = KEEP.get(n.min(16))?;
-        Some((u128::from_le_bytes(*bytes) | 0x2020_2020_2020_2020_2020_2020_2020_2020) & keep)
-    };
-    let Some(head) = words(at, len) else {
-        return key_index_near_end(b, at, len);
-    };
-    let (w0, w1) = (head as u64, (head >> 64) as u64);
-    let slot = KEY_SLOTS.get(slot_of(w0, w1, len))?;
-    if slot.len != len || slot.words[0] != w0 || slot.words[1] != w1 {
-        return None;
-    }
-    if len > 16 {
-        let Some(tail) = words(at + 16, len - 16) else {
-            return key_index_near_end(b, at, len);
-        };
-        if slot.words[2] != tail as u64 || slot.words[3] != (tail >> 64) as u64 {
+
+    /// The index of the name that is the first `len` bytes of `window` (the bytes after it do not matter).
+    #[inline(always)]
+    fn find(&self, window: &[u8; 32], len: usize) -> Option<usize> {
+        if len == 0 || len > 32 {
             return None;
         }
+        let (halves, _) = window.as_chunks::<16>();
+        // A half as one integer, folded, the bytes past the name zero.
+        let word = |half: &[u8; 16], n: usize| (u128::from_le_bytes(*half) | self.fold) & KEEP[n.min(16)];
+        let head = word(halves.first()?, len);
+        let (w0, w1) = (head as u64, (head >> 64) as u64);
+        let slot = &self.slots[Self::slot_of(self.multiplier, w0, w1, len)];
+        if slot.len != len || slot.words[0] != w0 || slot.words[1] != w1 {
+            return None;
+        }
+        if len > 16 {
+            let tail = word(halves.get(1)?, len - 16);
+            if slot.words[2] != tail as u64 || slot.words[3] != (tail >> 64) as u64 {
+                return None;
+            }
+        }
+        Some(slot.index)
     }
-    Some(slot.index)
+}
+
+/// Header names are compared as Asterisk does, without regard to case.
+static HEADER_NAMES: NameTable = NameTable::new(&KEYS, 0xe660_562d_c7f6_b013, true);
+
+/// Event names are compared exactly: Asterisk writes each in one way.
+static EVENT_NAMES: NameTable = NameTable::new(
+    &{
+        let mut names = [""; Ev::ALL.len()];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Ev::ALL[i].name();
+            i += 1;
+        }
+        names
+    },
+    0xfeb3_6d43_ba8e_3339,
+    false,
+);
+
+/// The index in [`KEYS`] of the header name that is the first `len` bytes of `window`.
+#[inline(always)]
+fn key_in_window(window: &[u8; 32], len: usize) -> Option<usize> {
+    HEADER_NAMES.find(window, len)
+}
+
+/// The 32 bytes of `b` from `at`, zeros past its end.
+#[inline(always)]
+fn window_at(b: &[u8], at: usize) -> [u8; 32] {
+    let rest = b.get(at..).unwrap_or(&[]);
+    match rest.first_chunk::<32>() {
+        Some(window) => *window,
+        None => {
+            let mut padded = [0u8; 32];
+            let n = rest.len().min(32);
+            padded[..n].copy_from_slice(&rest[..n]);
+            padded
+        }
+    }
+}
+
+/// [`key_in_window`] of a name given alone.
+fn key_index(name: &[u8]) -> Option<usize> {
+    let mut window = [0u8; 32];
+    window.get_mut(..name.len())?.copy_from_slice(name);
+    key_in_window(&window, name.len())
 }
 
 /// `KEEP[n]`: the low `n` bytes of a 16-byte integer (a load costs less than a 128-bit shift).
@@ -192,21 +337,57 @@ const KEEP: [u128; 17] = {
     keep
 };
 
-/// [`key_index`] of a name that ends within 32 bytes of the input's end: looked up in a copy with room.
-#[cold]
-fn key_index_near_end(b: &[u8], at: usize, len: usize) -> Option<usize> {
-    let mut copy = [0u8; 48];
-    let name = b.get(at..at + len)?;
-    copy.get_mut(..len)?.copy_from_slice(name);
-    key_index(&copy, 0, len)
+/// A header line at `b[at..]`: its first ':', its '\n' and the [`KEYS`] index of its name (trimmed at the end),
+/// if ccmon reads it; `None` when the line has no colon or no end in `b`. The 32 bytes from `at` are looked
+/// at in one step, as most AMI lines fit in them; the name is looked up from the same bytes.
+#[inline(always)]
+fn header_line(b: &[u8], at: usize) -> Option<(usize, usize, Option<usize>)> {
+    use crate::scan::{colons_and_newlines, find_either};
+    let rest = b.get(at..)?;
+    let padded;
+    let window = match rest.first_chunk::<32>() {
+        Some(window) => window,
+        // Near the end of the input: zeros follow, which are neither ':' nor '\n'.
+        None => {
+            padded = window_at(rest, 0);
+            &padded
+        }
+    };
+    let (colons, newlines) = colons_and_newlines(window);
+    // The colons before the first newline (all of them when there is none in the window).
+    let colons = colons & newlines.wrapping_sub(1) & !newlines;
+    if colons == 0 {
+        if newlines != 0 {
+            return None;
+        }
+        // A name of 32 bytes or more: longer than any key.
+        let colon = find_either(b, at, b':', b'\n')?;
+        if b.get(colon) != Some(&b':') {
+            return None;
+        }
+        return Some((colon, find_either(b, colon + 1, b'\n', b'\n')?, None));
+    }
+    let colon = colons.trailing_zeros() as usize;
+    let newline = match newlines {
+        0 => find_either(b, at + 32, b'\n', b'\n')?,
+        _ => at + newlines.trailing_zeros() as usize,
+    };
+    // The name, as Asterisk writes it, has nothing to trim. (A line may start with its colon.)
+    let name = match window.get(colon.wrapping_sub(1)) {
+        Some(c) if *c > b' ' => colon,
+        _ => window.get(..colon)?.trim_ascii_end().len(),
+    };
+    Some((at + colon, newline, key_in_window(window, name)))
 }
 
-/// A frame being read. The values of the headers ccmon reads go into buffers reused from frame to frame, so
-/// a steady stream allocates nothing; a finished frame's event borrows from them.
+/// A frame being read. The values of the headers ccmon reads go into one buffer reused from frame to frame,
+/// so a steady stream allocates nothing; a finished frame's event borrows from it.
 #[derive(Debug, Default, Clone)]
 pub struct FrameBuilder {
-    values: [String; KEYS.len()],
-    /// Bit i: `values[i]` belongs to the frame being read.
+    /// The values kept so far in this frame, one after another; `spans` says where each is.
+    kept: String,
+    spans: [[u32; 2]; KEYS.len()],
+    /// Bit i: `spans[i]` belongs to the frame being read.
     present: u64,
     headers: usize,
     bytes: usize,
@@ -222,27 +403,43 @@ pub struct FrameBuilder {
 #[derive(Debug, Default, Clone)]
 struct Channels(FxHashMap<String, Channel>);
 
-/// The values of the headers ccmon reads in one frame, by [`key`] index, borrowed from wherever the frame was
-/// read: the builder's buffers (a frame read line by line) or the input itself ([`FrameBuilder::frame`]).
-#[derive(Clone, Copy)]
+/// The values of the headers ccmon reads in one frame, by [`key`] index, as byte ranges of the text they were
+/// read from: the builder's buffer (a frame read line by line) or the input itself ([`FrameBuilder::frame`]).
+/// Ranges rather than `&str`s: a frame starts with 256 bytes of zeros instead of a copy of 32 empty strings.
 struct Headers<'f> {
-    values: [&'f str; KEYS.len()],
-    /// Bit i: `values[i]` was given.
+    text: &'f str,
+    spans: [[u32; 2]; KEYS.len()],
+    /// Bit i: `spans[i]` was given.
     present: u64,
 }
 
 impl<'f> Headers<'f> {
-    const NONE: Headers<'static> = Headers {
-        values: [""; KEYS.len()],
-        present: 0,
-    };
-
     /// The value of header `i` (a [`key`]), if given and not empty.
     fn get(&self, i: usize) -> Option<&'f str> {
-        (self.present & (1u64 << i) != 0)
-            .then(|| self.values.get(i).copied())
-            .flatten()
+        if self.present & (1u64 << i) == 0 {
+            return None;
+        }
+        let [start, end] = *self.spans.get(i)?;
+        self.text
+            .get(start as usize..end as usize)
             .filter(|v| !v.is_empty())
+    }
+
+    /// The frame's `Event`: its name, and which of [`Ev`] it is (`None`: one ccmon does not read).
+    fn event(&self) -> Option<(&'f str, Option<Ev>)> {
+        let name = self.get(key::EVENT)?;
+        let [start, _] = *self.spans.get(key::EVENT)?;
+        let rest = self.text.as_bytes().get(start as usize..)?;
+        let padded;
+        let window = match rest.first_chunk::<32>() {
+            Some(window) => window,
+            None => {
+                padded = window_at(rest, 0);
+                &padded
+            }
+        };
+        let event = EVENT_NAMES.find(window, name.len());
+        Some((name, event.and_then(|i| Ev::ALL.get(i).copied())))
     }
 
     /// The first of `keys` the frame has.
@@ -321,6 +518,7 @@ impl FrameBuilder {
     pub fn push(&mut self, line: &[u8], max_bytes: usize) -> Option<AmiFrame<'_>> {
         if self.ended {
             self.present = 0;
+            self.kept.clear();
             self.headers = 0;
             self.bytes = 0;
             self.ended = false;
@@ -334,13 +532,14 @@ impl FrameBuilder {
             return Some(match self.problem.take() {
                 Some(why) => AmiFrame::Rejected(RejectReason::BadFrame, why),
                 None => {
-                    let mut h = Headers::NONE;
-                    h.present = self.present;
-                    for (value, kept) in h.values.iter_mut().zip(&self.values) {
-                        *value = kept.as_str();
-                    }
-                    self.channels.track(&h);
-                    map(&h, &self.channels)
+                    let h = Headers {
+                        text: &self.kept,
+                        spans: self.spans,
+                        present: self.present,
+                    };
+                    let event = h.event();
+                    self.channels.track(&h, event);
+                    map(&h, event, &self.channels)
                 }
             });
         }
@@ -363,14 +562,22 @@ impl FrameBuilder {
             Some(colon) => {
                 self.headers += 1;
                 let (name, value) = (line[..colon].trim_ascii(), &line[colon + 1..]);
-                if let Some(i) = key_index(name, 0, name.len()) {
-                    if let (Some(slot), Ok(value)) = (
-                        self.values.get_mut(i),
+                if let Some(i) = key_index(name) {
+                    let start = self.kept.len();
+                    if let (Some(span), Ok(value)) = (
+                        self.spans.get_mut(i),
                         std::str::from_utf8(value.trim_ascii()),
                     ) {
-                        slot.clear();
-                        slot.push_str(value);
-                        self.present |= 1u64 << i;
+                        self.kept.push_str(value);
+                        // The kept values are fewer bytes than the frame, which is within `max_bytes`;
+                        // a `max_bytes` past 4 GiB makes a value past it a problem, not a wrong range.
+                        match (u32::try_from(start), u32::try_from(self.kept.len())) {
+                            (Ok(start), Ok(end)) => {
+                                *span = [start, end];
+                                self.present |= 1u64 << i;
+                            }
+                            _ => self.problem = Some(format!("frame over {} bytes", u32::MAX)),
+                        }
                     }
                 }
             }
@@ -406,8 +613,14 @@ impl FrameBuilder {
         if !self.idle() {
             return None;
         }
+        // Offsets are kept as u32: a frame past 4 GiB (only with such a `max_bytes`) is left to `push`.
         let b = text.as_bytes();
-        let mut h = Headers::NONE;
+        let b = b.get(..b.len().min(u32::MAX as usize))?;
+        let mut h = Headers {
+            text,
+            spans: [[0; 2]; KEYS.len()],
+            present: 0,
+        };
         let (mut at, mut lines) = (0, 0);
         loop {
             // A frame longer than `max_bytes` is left to `push`, which bounds its lines and their sum: within
@@ -427,35 +640,32 @@ impl FrameBuilder {
                 at = newline + 1;
                 break;
             }
-            // The name's end, then the line's: each byte is looked at once.
-            let colon = crate::scan::find_either(b, at, b':', b'\n')?;
-            if b.get(colon) != Some(&b':') {
-                return None;
-            }
-            let newline = crate::scan::find_either(b, colon + 1, b'\n', b'\n')?;
+            // (It starts with a letter, so its name has nothing to trim at the start.)
+            let (colon, newline, key) = header_line(b, at)?;
             lines += 1;
-            // The name, as Asterisk writes it: nothing to trim (it starts with a letter, checked above).
-            // (A line may start with its colon: then there is no byte before it in this frame.)
-            let name = match colon
-                .checked_sub(1)
-                .filter(|&i| i >= at)
-                .and_then(|i| b.get(i))
-            {
-                Some(c) if *c > b' ' => colon - at,
-                _ => b.get(at..colon)?.trim_ascii_end().len(),
-            };
-            if let Some(i) = key_index(b, at, name) {
-                let end = match newline.checked_sub(1) {
-                    Some(before) if b.get(before) == Some(&b'\r') => before,
-                    _ => newline,
-                };
-                let value = text.get(colon + 1..end.max(colon + 1))?;
+            if let Some(i) = key {
+                // The value's range: a '\r' before the newline is not the colon, so `end` stays past it.
+                let mut end = newline;
+                if b.get(newline.wrapping_sub(1)) == Some(&b'\r') {
+                    end -= 1;
+                }
+                let mut start = colon + 1;
                 // `Key: Value`: one space to skip, nothing to trim at the end, as Asterisk writes it.
-                let value = match value.as_bytes() {
-                    [b' ', first, .., last] if *first > b' ' && *last > b' ' => value.get(1..)?,
-                    _ => value.trim_ascii(),
-                };
-                *h.values.get_mut(i)? = value;
+                match (b.get(start), b.get(start + 1), b.get(end.wrapping_sub(1))) {
+                    (Some(b' '), Some(&first), Some(&last))
+                        if end >= start + 2 && first > b' ' && last > b' ' =>
+                    {
+                        start += 1
+                    }
+                    _ => {
+                        let value = b.get(start..end)?;
+                        let trimmed = value.trim_ascii();
+                        start += value.len() - value.trim_ascii_start().len();
+                        end = start + trimmed.len();
+                    }
+                }
+                // Both within `b`, which is at most u32::MAX bytes long.
+                *h.spans.get_mut(i)? = [start as u32, end as u32];
                 h.present |= 1u64 << i;
             }
             at = newline + 1;
@@ -464,36 +674,28 @@ impl FrameBuilder {
         if at > max_bytes {
             return None;
         }
-        self.channels.track(&h);
+        let event = h.event();
+        self.channels.track(&h, event);
         Some(WholeFrame {
             len: at,
             lines,
-            frame: map(&h, &self.channels),
+            frame: map(&h, event, &self.channels),
         })
     }
 }
 
 impl Channels {
     /// Follows channels in and out of bridges and dials (this frame's event, if it is one of those).
-    fn track(&mut self, h: &Headers<'_>) {
-        #[derive(PartialEq)]
-        enum What {
-            Hangup,
-            Enter,
-            Leave,
-            Dial,
-        }
-        let what = match h.get(key::EVENT) {
-            Some("Hangup") => What::Hangup,
-            Some("BridgeEnter") => What::Enter,
-            Some("BridgeLeave") => What::Leave,
-            Some("DialBegin") => What::Dial,
-            _ => return,
+    fn track(&mut self, h: &Headers<'_>, event: Option<(&str, Option<Ev>)>) {
+        let Some((_, Some(what @ (Ev::Hangup | Ev::BridgeEnter | Ev::BridgeLeave | Ev::DialBegin)))) =
+            event
+        else {
+            return;
         };
         let Some(channel) = h.get(key::CHANNEL).map(str::to_string) else {
             return;
         };
-        if what == What::Hangup {
+        if what == Ev::Hangup {
             self.0.remove(&channel);
             return;
         }
@@ -508,11 +710,11 @@ impl Channels {
         }
         let c = self.0.entry(channel).or_default();
         match what {
-            What::Enter => {
+            Ev::BridgeEnter => {
                 c.number = number;
                 c.bridge = bridge;
             }
-            What::Leave => {
+            Ev::BridgeLeave => {
                 c.bridge.clear();
                 c.left = bridge;
             }
@@ -564,25 +766,25 @@ impl Channels {
     }
 }
 
-/// The frames of a QueueStatus answer; `None` for the others.
-fn status_item<'a>(h: &Headers<'a>, name: &'a str) -> Option<AmiFrame<'a>> {
+/// A frame of a QueueStatus answer (`event` is one of its four).
+fn status_item<'a>(h: &Headers<'a>, name: &'a str, event: Ev) -> AmiFrame<'a> {
     let queue = h.first(&[key::QUEUE]);
-    let item = match name {
-        "QueueParams" => StatusItem::Queue(queue),
-        "QueueEntry" => {
+    let item = match event {
+        Ev::QueueParams => StatusItem::Queue(queue),
+        Ev::QueueEntry => {
             let call = h.first(&[key::LINKEDID, key::UNIQUEID]);
             let wait = h.get(key::WAIT).and_then(|w| w.parse::<f64>().ok());
             let Some(wait) = wait.filter(|w| (0.0..1e9).contains(w)) else {
-                return Some(AmiFrame::Rejected(
+                return AmiFrame::Rejected(
                     RejectReason::BadField,
                     "QueueEntry without a valid Wait".into(),
-                ));
+                );
             };
             if call.is_empty() {
-                return Some(AmiFrame::Rejected(
+                return AmiFrame::Rejected(
                     RejectReason::MissingField,
                     "QueueEntry without Uniqueid".into(),
-                ));
+                );
             }
             StatusItem::Entry {
                 queue,
@@ -591,7 +793,7 @@ fn status_item<'a>(h: &Headers<'a>, name: &'a str) -> Option<AmiFrame<'a>> {
                 wait,
             }
         }
-        "QueueMember" => StatusItem::Member {
+        Ev::QueueMember => StatusItem::Member {
             queue,
             agent: h.first(&[
                 key::MEMBER_NAME,
@@ -603,43 +805,48 @@ fn status_item<'a>(h: &Headers<'a>, name: &'a str) -> Option<AmiFrame<'a>> {
             paused: h.get(key::PAUSED) == Some("1"),
             reason: h.first(&[key::PAUSED_REASON]),
         },
-        "QueueStatusComplete" => return Some(AmiFrame::Status(StatusItem::Complete)),
-        _ => return None,
+        _ => return AmiFrame::Status(StatusItem::Complete),
     };
     if queue.is_empty() {
-        return Some(AmiFrame::Rejected(
-            RejectReason::MissingField,
-            format!("{name} without Queue"),
-        ));
+        return AmiFrame::Rejected(RejectReason::MissingField, format!("{name} without Queue"));
     }
-    Some(AmiFrame::Status(item))
+    AmiFrame::Status(item)
 }
 
-fn map<'a>(h: &Headers<'a>, channels: &'a Channels) -> AmiFrame<'a> {
-    let Some(name) = h.get(key::EVENT) else {
+/// The frame's meaning (`event`: [`Headers::event`]).
+fn map<'a>(
+    h: &Headers<'a>,
+    event: Option<(&'a str, Option<Ev>)>,
+    channels: &'a Channels,
+) -> AmiFrame<'a> {
+    let Some((name, event)) = event else {
         return AmiFrame::Skip;
     };
-    if let Some(item) = status_item(h, name) {
-        return item;
-    }
-    let kind = match name {
-        "BridgeEnter" | "BridgeLeave" | "BridgeDestroy" | "DialBegin" => return AmiFrame::Tracked,
-        "QueueCallerJoin" => Kind::Enter,
-        "AgentConnect" => Kind::Answer,
-        "QueueCallerAbandon" => Kind::Abandon,
-        "AgentComplete" => Kind::TalkEnd,
-        "BlindTransfer" | "AttendedTransfer" => Kind::Transfer,
-        "MusicOnHoldStart" => Kind::MohStart,
-        "MusicOnHoldStop" => Kind::MohStop,
-        "AgentCalled" => Kind::Ring,
-        "AgentRingNoAnswer" => Kind::RingEnd,
-        "QueueMemberAdded" => Kind::AgentLogin,
-        "QueueMemberRemoved" => Kind::AgentLogoff,
-        "QueueMemberPause" if h.get(key::PAUSED) == Some("0") => Kind::AgentUnpause,
-        "QueueMemberPause" => Kind::AgentPause,
-        "QueueCallerLeave" => Kind::Leave,
-        "Hangup" | "Hold" | "Unhold" | "AgentDump" | "QueueMemberStatus" => Kind::Other,
-        _ => return AmiFrame::Unknown,
+    let Some(event) = event else {
+        return AmiFrame::Unknown;
+    };
+    let kind = match event {
+        Ev::QueueParams | Ev::QueueEntry | Ev::QueueMember | Ev::QueueStatusComplete => {
+            return status_item(h, name, event)
+        }
+        Ev::BridgeEnter | Ev::BridgeLeave | Ev::BridgeDestroy | Ev::DialBegin => {
+            return AmiFrame::Tracked
+        }
+        Ev::QueueCallerJoin => Kind::Enter,
+        Ev::AgentConnect => Kind::Answer,
+        Ev::QueueCallerAbandon => Kind::Abandon,
+        Ev::AgentComplete => Kind::TalkEnd,
+        Ev::BlindTransfer | Ev::AttendedTransfer => Kind::Transfer,
+        Ev::MusicOnHoldStart => Kind::MohStart,
+        Ev::MusicOnHoldStop => Kind::MohStop,
+        Ev::AgentCalled => Kind::Ring,
+        Ev::AgentRingNoAnswer => Kind::RingEnd,
+        Ev::QueueMemberAdded => Kind::AgentLogin,
+        Ev::QueueMemberRemoved => Kind::AgentLogoff,
+        Ev::QueueMemberPause if h.get(key::PAUSED) == Some("0") => Kind::AgentUnpause,
+        Ev::QueueMemberPause => Kind::AgentPause,
+        Ev::QueueCallerLeave => Kind::Leave,
+        Ev::Hangup | Ev::Hold | Ev::Unhold | Ev::AgentDump | Ev::QueueMemberStatus => Kind::Other,
     };
     let Some(ts) = h
         .get(key::TIMESTAMP)
@@ -679,13 +886,13 @@ fn map<'a>(h: &Headers<'a>, channels: &'a Channels) -> AmiFrame<'a> {
         return AmiFrame::Rejected(RejectReason::MissingField, format!("{name} without Queue"));
     }
     let text = std::borrow::Cow::Borrowed;
-    let (transferee, target) = if name == "AttendedTransfer" {
-        channels.attended_parties(h)
-    } else {
-        (
+    let (transferee, target) = match event {
+        Ev::AttendedTransfer => channels.attended_parties(h),
+        Ev::BlindTransfer => (
             h.first(&[key::TRANSFEREE_CALLER_ID_NUM]),
             h.first(&[key::EXTENSION, key::TRANSFER_TARGET_CALLER_ID_NUM]),
-        )
+        ),
+        _ => ("", ""),
     };
     AmiFrame::Event(AmiEvent {
         ts,
@@ -777,7 +984,7 @@ mod tests {
     use super::*;
 
     fn key_of(name: &[u8]) -> Option<usize> {
-        key_index(name, 0, name.len())
+        key_index(name)
     }
 
     #[test]
@@ -793,26 +1000,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_event_is_found_by_its_exact_name_only() {
+        let find = |name: &str| EVENT_NAMES.find(&window_at(name.as_bytes(), 0), name.len());
+        for (i, e) in Ev::ALL.iter().enumerate() {
+            assert_eq!(find(e.name()), Some(i), "{e:?}");
+            assert_eq!(find(&e.name().to_ascii_lowercase()), None, "{e:?}");
+            assert_eq!(find(&e.name()[1..]), None, "{e:?}");
+            assert_eq!(find(&format!("{}s", e.name())), None, "{e:?}");
+        }
+        for other in ["QueueSummary", "Newchannel", "VarSet", "", "X"] {
+            assert_eq!(find(other), None, "{other}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn a_name_is_found_as_a_plain_search_finds_it(
-            before in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
             key in 0..KEYS.len(),
             upper in proptest::collection::vec(proptest::bool::ANY, 32),
             change in proptest::option::of((0usize..32, proptest::num::u8::ANY)),
             cut in 0usize..3,
             after in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
         ) {
-            // A key in any case, perhaps with a byte changed or shortened, anywhere in a buffer: up to its end.
+            // A key in any case, perhaps with a byte changed or shortened, at the start of a window of
+            // anything.
             let mut name: Vec<u8> = KEYS[key].bytes().zip(&upper).map(|(c, &u)| if u { c.to_ascii_uppercase() } else { c }).collect();
             if let Some((at, byte)) = change {
                 let at = at % name.len();
                 name[at] = byte;
             }
             name.truncate(name.len().saturating_sub(cut));
-            let buf = [&before[..], &name, &after].concat();
+            let mut window = [0u8; 32];
+            for (w, b) in window.iter_mut().zip(name.iter().chain(&after)) {
+                *w = *b;
+            }
             let expected = KEYS.iter().position(|k| k.as_bytes().eq_ignore_ascii_case(&name));
-            proptest::prop_assert_eq!(key_index(&buf, before.len(), name.len()), expected);
+            proptest::prop_assert_eq!(key_in_window(&window, name.len()), expected);
+            proptest::prop_assert_eq!(key_index(&name), expected);
         }
     }
 
