@@ -263,7 +263,8 @@ impl NameTable {
         }
         let (halves, _) = window.as_chunks::<16>();
         // A half as one integer, folded, the bytes past the name zero.
-        let word = |half: &[u8; 16], n: usize| (u128::from_le_bytes(*half) | self.fold) & KEEP[n.min(16)];
+        let word =
+            |half: &[u8; 16], n: usize| (u128::from_le_bytes(*half) | self.fold) & KEEP[n.min(16)];
         let head = word(halves.first()?, len);
         let (w0, w1) = (head as u64, (head >> 64) as u64);
         let slot = &self.slots[Self::slot_of(self.multiplier, w0, w1, len)];
@@ -304,17 +305,17 @@ fn key_in_window(window: &[u8; 32], len: usize) -> Option<usize> {
     HEADER_NAMES.find(window, len)
 }
 
-/// The 32 bytes of `b` from `at`, zeros past its end.
+/// The first 32 bytes of `rest`: in place, or (near the end of the input) copied into `spare` with zeros
+/// after. A reference, not a copy: a copy of the window on every line cost more than the rest of the lookup.
 #[inline(always)]
-fn window_at(b: &[u8], at: usize) -> [u8; 32] {
-    let rest = b.get(at..).unwrap_or(&[]);
+fn window<'a>(rest: &'a [u8], spare: &'a mut [u8; 32]) -> &'a [u8; 32] {
     match rest.first_chunk::<32>() {
-        Some(window) => *window,
+        Some(window) => window,
         None => {
-            let mut padded = [0u8; 32];
             let n = rest.len().min(32);
-            padded[..n].copy_from_slice(&rest[..n]);
-            padded
+            spare[..n].copy_from_slice(&rest[..n]);
+            spare[n..].fill(0);
+            spare
         }
     }
 }
@@ -343,16 +344,9 @@ const KEEP: [u128; 17] = {
 #[inline(always)]
 fn header_line(b: &[u8], at: usize) -> Option<(usize, usize, Option<usize>)> {
     use crate::scan::{colons_and_newlines, find_either};
-    let rest = b.get(at..)?;
-    let padded;
-    let window = match rest.first_chunk::<32>() {
-        Some(window) => window,
-        // Near the end of the input: zeros follow, which are neither ':' nor '\n'.
-        None => {
-            padded = window_at(rest, 0);
-            &padded
-        }
-    };
+    // Near the end of the input, zeros follow, which are neither ':' nor '\n'.
+    let mut spare = [0u8; 32];
+    let window = window(b.get(at..)?, &mut spare);
     let (colons, newlines) = colons_and_newlines(window);
     // The colons before the first newline (all of them when there is none in the window).
     let colons = colons & newlines.wrapping_sub(1) & !newlines;
@@ -430,15 +424,8 @@ impl<'f> Headers<'f> {
         let name = self.get(key::EVENT)?;
         let [start, _] = *self.spans.get(key::EVENT)?;
         let rest = self.text.as_bytes().get(start as usize..)?;
-        let padded;
-        let window = match rest.first_chunk::<32>() {
-            Some(window) => window,
-            None => {
-                padded = window_at(rest, 0);
-                &padded
-            }
-        };
-        let event = EVENT_NAMES.find(window, name.len());
+        let mut spare = [0u8; 32];
+        let event = EVENT_NAMES.find(window(rest, &mut spare), name.len());
         Some((name, event.and_then(|i| Ev::ALL.get(i).copied())))
     }
 
@@ -687,8 +674,10 @@ impl FrameBuilder {
 impl Channels {
     /// Follows channels in and out of bridges and dials (this frame's event, if it is one of those).
     fn track(&mut self, h: &Headers<'_>, event: Option<(&str, Option<Ev>)>) {
-        let Some((_, Some(what @ (Ev::Hangup | Ev::BridgeEnter | Ev::BridgeLeave | Ev::DialBegin)))) =
-            event
+        let Some((
+            _,
+            Some(what @ (Ev::Hangup | Ev::BridgeEnter | Ev::BridgeLeave | Ev::DialBegin)),
+        )) = event
         else {
             return;
         };
@@ -1002,7 +991,7 @@ mod tests {
 
     #[test]
     fn every_event_is_found_by_its_exact_name_only() {
-        let find = |name: &str| EVENT_NAMES.find(&window_at(name.as_bytes(), 0), name.len());
+        let find = |name: &str| EVENT_NAMES.find(window(name.as_bytes(), &mut [0; 32]), name.len());
         for (i, e) in Ev::ALL.iter().enumerate() {
             assert_eq!(find(e.name()), Some(i), "{e:?}");
             assert_eq!(find(&e.name().to_ascii_lowercase()), None, "{e:?}");
@@ -1185,8 +1174,16 @@ mod tests {
     }
 
     /// Header lines, the usual and the awkward, for frames built at random.
-    const LINES: [&str; 29] = [
+    const LINES: [&str; 37] = [
         "Event: QueueCallerJoin",
+        "Event: AttendedTransfer",
+        "Event: QueueStatusComplete",
+        "Event: queuecallerjoin",
+        "MemberName: Local/2124@from-queue/n;a-value-past-32-bytes",
+        "AVeryLongHeaderNameThatIsNotAKey: x",
+        "Channel: SIP/a:b:c",
+        "TransferTargetCallerIDNum  : 2000",
+        "Queue: ventes-été",
         "Event: AgentConnect",
         "Event: AgentComplete",
         "Event: QueueCallerAbandon",
@@ -1241,6 +1238,26 @@ mod tests {
             let (whole, counted) = frames_fast(&text, max);
             proptest::prop_assert_eq!(whole, by_line, "{:?}", text);
             proptest::prop_assert_eq!(counted, text.split_terminator('\n').count() as u64);
+        }
+    }
+
+    #[test]
+    fn lines_past_the_32_byte_window_are_read_whole_as_by_line() {
+        let agent = "Local/2124@from-queue/n;a-value-well-past-32-bytes";
+        for (name, at_end) in [("MemberName", false), ("MemberName", true), ("membername  ", false)] {
+            let text = format!(
+                "Event: AgentConnect\r\nAVeryLongHeaderNameThatIsNotAKey: x\r\nTimestamp: 100\r\nQueue: q\r\n\
+                 Linkedid: L1\r\n{name}: {agent}\r\n\r\n{}",
+                if at_end { "" } else { "Event: Hangup\r\n" }
+            );
+            let (fast, _) = frames_fast(&text, 65536);
+            let Some(AmiFrame::Event(e)) = fast.first() else {
+                panic!("{fast:?}")
+            };
+            assert_eq!(e.agent, agent);
+            assert_eq!(fast, frames(&text), "{text:?}");
+            let mut b = FrameBuilder::default();
+            assert!(b.frame(&text, 65536).is_some(), "{text:?} is read whole");
         }
     }
 
