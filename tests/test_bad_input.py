@@ -25,6 +25,7 @@ REASONS = (
     "invalid_json",
     "bad_field",
     "bad_frame",
+    "internal_error",
 )
 T = 1700000000
 
@@ -189,6 +190,7 @@ def test_rejections_are_exported_per_reason() -> None:
         "invalid_json": 0,
         "bad_field": 0,
         "bad_frame": 0,
+        "internal_error": 0,
     }
     assert re.search(r'^ccmon_events_ingested_total\{source="queue_log"\} 2$', m.metrics_text(), re.M)
 

@@ -1244,7 +1244,11 @@ mod tests {
     #[test]
     fn lines_past_the_32_byte_window_are_read_whole_as_by_line() {
         let agent = "Local/2124@from-queue/n;a-value-well-past-32-bytes";
-        for (name, at_end) in [("MemberName", false), ("MemberName", true), ("membername  ", false)] {
+        for (name, at_end) in [
+            ("MemberName", false),
+            ("MemberName", true),
+            ("membername  ", false),
+        ] {
             let text = format!(
                 "Event: AgentConnect\r\nAVeryLongHeaderNameThatIsNotAKey: x\r\nTimestamp: 100\r\nQueue: q\r\n\
                  Linkedid: L1\r\n{name}: {agent}\r\n\r\n{}",

@@ -624,7 +624,38 @@ impl Engine {
 
     /// Feeds a chunk of bytes from `source`. Lines may be split anywhere across chunks: the unfinished tail is
     /// kept per source until its newline arrives (or [`Engine::end_of_input`]).
+    ///
+    /// Never panics: should the engine fail on the input (a bug), the rest of the chunk and the line or frame
+    /// being read are dropped, one `internal_error` rejection says so, and the source goes on with its next
+    /// chunk. A live source must not end because of one bad moment.
     pub fn feed(&mut self, source: &str, format: Format, data: &[u8]) {
+        self.contained(source, |engine| engine.feed_chunk(source, format, data));
+    }
+
+    /// Runs `f`; if it panics, drops what `source` was in the middle of and counts an `internal_error`.
+    /// (The engine's other state stays as the failed step left it: memory-safe, if perhaps off by that event.)
+    fn contained(&mut self, source: &str, f: impl FnOnce(&mut Engine)) {
+        let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) else {
+            return;
+        };
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let sid = self.source_id(source);
+        let src = &mut self.sources[sid];
+        src.partial.clear();
+        src.discarding = false;
+        src.discarded = 0;
+        src.ami = None;
+        src.status = None;
+        src.freeswitch = None;
+        let text = format!("ccmon failed on this input and dropped the rest of the chunk (a bug: please report it): {what}");
+        src.reject(RejectReason::InternalError, None, text.as_bytes());
+    }
+
+    fn feed_chunk(&mut self, source: &str, format: Format, data: &[u8]) {
         let sid = self.source_id(source);
         let max = self.book.cfg.max_line_bytes;
         let mut rest = data;
@@ -768,8 +799,13 @@ impl Engine {
         }
     }
 
-    /// The source's input ended: a last line without a newline is taken as complete.
+    /// The source's input ended: a last line without a newline is taken as complete. Never panics, as
+    /// [`Engine::feed`].
     pub fn end_of_input(&mut self, source: &str, format: Format) {
+        self.contained(source, |engine| engine.end_source(source, format));
+    }
+
+    fn end_source(&mut self, source: &str, format: Format) {
         let sid = self.source_id(source);
         let src = &mut self.sources[sid];
         if std::mem::take(&mut src.discarding) && format == Format::FreeSwitch {
@@ -2338,5 +2374,42 @@ impl Book {
         self.record(q, ts, Fact::MohSeconds, heard);
         self.record(q, ts, Fact::MohPlays, call.plays);
         call.moh_since = if resume { ts } else { f64::NAN };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_inside_the_engine_is_counted_and_the_source_goes_on() {
+        let mut engine = Engine::new(Config::default()).unwrap_or_else(|e| panic!("{e}"));
+        let line = |call: u32| {
+            format!(
+                "{}|c{call}|q|NONE|ENTERQUEUE||0600|1\n",
+                1_700_000_000 + call
+            )
+        };
+        let (two, four) = (line(2), line(4));
+        engine.feed(
+            "s",
+            Format::QueueLog,
+            format!("{}{}", line(1), &two[..9]).as_bytes(),
+        );
+        // A panic in the middle of the source's work, with a line half read, as a bug would cause one.
+        engine.contained("s", |e| {
+            let chunk = format!("{}{}{}", &two[9..], line(3), &four[..9]);
+            e.feed_chunk("s", Format::QueueLog, chunk.as_bytes());
+            panic!("a bug");
+        });
+        engine.feed("s", Format::QueueLog, line(5).as_bytes());
+        let src = &engine.sources()[0];
+        // Lines 1, 2, 3 and 5 count; the half line 4 was dropped with the failure, not glued to line 5.
+        assert_eq!(src.ingested, 4);
+        assert_eq!(src.last_event_ts, Some(1_700_000_005.0));
+        assert_eq!(src.rejected[RejectReason::InternalError.index()], 1);
+        assert_eq!(src.rejected_total(), 1);
+        let (shown, _) = engine.take_rejections();
+        assert!(shown[0].text.contains("a bug"), "{shown:?}");
     }
 }

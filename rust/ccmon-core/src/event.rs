@@ -132,10 +132,13 @@ pub enum RejectReason {
     BadField,
     /// AMI: a frame with a line that is not `Key: Value`, or too big.
     BadFrame,
+    /// The engine failed on the input (a bug in ccmon): the rest of that chunk was dropped, and the source
+    /// goes on from the next one ([`crate::Engine::feed`]).
+    InternalError,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         RejectReason::TooFewFields,
         RejectReason::BadTimestamp,
         RejectReason::InvalidUtf8,
@@ -146,6 +149,7 @@ impl RejectReason {
         RejectReason::InvalidJson,
         RejectReason::BadField,
         RejectReason::BadFrame,
+        RejectReason::InternalError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -160,6 +164,7 @@ impl RejectReason {
             RejectReason::InvalidJson => "invalid_json",
             RejectReason::BadField => "bad_field",
             RejectReason::BadFrame => "bad_frame",
+            RejectReason::InternalError => "internal_error",
         }
     }
 
