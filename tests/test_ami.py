@@ -228,6 +228,36 @@ def test_after_a_disconnect_mid_frame_it_reconnects_and_nothing_is_stitched() ->
         server.close()
 
 
+def test_a_failure_of_the_client_itself_is_logged_and_it_reconnects(caplog: pytest.LogCaptureFixture) -> None:
+    events = SESSION.split("\r\n\r\n", 2)[2].encode()
+    first = events.index(b"\r\n\r\n") + 4
+    # What the failed session brought still counts; the rest comes after the reconnect.
+    server = AmiServer("ccmon", "s3cret", [Session(events[:first]), Session(events[first:])])
+
+    class FailsOnce(AmiClient):
+        """A client with a bug that strikes on the first data it hears."""
+
+        failed = False
+
+        def _heard(self, chunk: bytes) -> None:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("a bug")
+            super()._heard(chunk)
+
+    m = ccmon.Monitor()
+    client = FailsOnce(f"ami://ccmon@127.0.0.1:{server.port}", "s3cret", m, min_backoff=0.05)
+    with caplog.at_level("ERROR"):
+        stop = started(client)
+        try:
+            assert wait_for(lambda: client.connects == 2 and offered(m) == 3)
+            assert wait_for(lambda: client.up)
+        finally:
+            stop.set()
+            server.close()
+    assert any("failed; reconnecting" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
 def test_a_stalled_manager_is_dropped_after_two_silent_ping_periods() -> None:
     server = AmiServer(
         "ccmon", "s3cret", [Session(stall=True), Session(SESSION.split("\r\n\r\n", 2)[2].encode())]

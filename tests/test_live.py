@@ -11,7 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from loopback import offered
+import pytest
+from loopback import offered, started
 
 from ccmon import Monitor
 from ccmon.sources.file import FileFollower
@@ -28,6 +29,37 @@ def test_follower_reads_appends_and_split_lines(tmp_path: Path) -> None:
         fh.write("QUEUE||2\n")
     f.poll_once()
     assert offered(m) == 2
+
+
+def test_a_failure_of_the_follower_itself_is_logged_and_it_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "queue_log"
+    path.write_text("100|c1|q|NONE|ENTERQUEUE||1\n")
+
+    class FailsOnce(FileFollower):
+        """A follower with a bug that strikes on its first read."""
+
+        failed = False
+
+        def _drain(self) -> None:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("a bug")
+            super()._drain()
+
+    m = Monitor()
+    f = FailsOnce(path, m, poll_seconds=0.02)
+    with caplog.at_level("ERROR"):
+        stop = started(f)
+        try:
+            assert wait_for(lambda: offered(m) == 1 and f.up)
+            with open(path, "a") as fh:
+                fh.write("101|c2|q|NONE|ENTERQUEUE||2\n")
+            assert wait_for(lambda: offered(m) == 2)
+        finally:
+            stop.set()
+    assert any("failed; trying again" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
 def test_follower_survives_rotation_without_counting_twice(tmp_path: Path) -> None:

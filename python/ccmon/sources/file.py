@@ -57,7 +57,13 @@ class FileFollower:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            self.poll_once()
+            try:
+                self.poll_once()
+            except Exception:
+                # A bug of ours must not end the following for good: logged with its traceback, tried again
+                # at the next poll (what was read before the failure is not read again).
+                log.exception("following %s failed; trying again", self.path)
+                self._up = False
             stop.wait(self.poll_seconds)
         self.close()
 

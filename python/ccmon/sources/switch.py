@@ -77,6 +77,11 @@ class SwitchClient:
             except OSError as e:
                 log.warning("%s: connection to %s:%d lost: %s", self.name, self.host, self.port, e)
                 failures += 1
+            except Exception:
+                # A bug of ours must not end the source for good (ccmon_source_up would stay 0 with nobody
+                # told why): logged with its traceback, then the source reconnects as after any failure.
+                log.exception("%s: failed; reconnecting", self.name)
+                failures += 1
             finally:
                 self._up = False
             if stop.is_set():
