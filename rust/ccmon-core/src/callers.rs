@@ -17,6 +17,26 @@ impl Caller {
     /// never count. Up to 17 digits are packed exactly with their length (leading zeros matter); longer numbers
     /// are hashed into the space above.
     pub fn from_number(raw: &[u8]) -> Caller {
+        Self::plain_digits(raw).unwrap_or_else(|| Self::from_any_number(raw))
+    }
+
+    /// A number of 1 to 16 bytes, all digits, as a trunk sends it: read eight digits at a time, packed as
+    /// [`Caller::from_number`] packs it. `None` for anything else.
+    #[inline]
+    fn plain_digits(raw: &[u8]) -> Option<Caller> {
+        use crate::queue_log::eight_digits;
+        let len = raw.len();
+        if len == 0 || len > 16 {
+            return None;
+        }
+        // Right-aligned after '0's, which add nothing to the value; the length keeps leading zeros apart.
+        let mut padded = [b'0'; 16];
+        padded.get_mut(16 - len..)?.copy_from_slice(raw);
+        let (high, low) = (eight_digits(&padded[..8])?, eight_digits(&padded[8..])?);
+        Some(Caller(((len as u64) << 59) | (high * 100_000_000 + low)))
+    }
+
+    fn from_any_number(raw: &[u8]) -> Caller {
         let mut digits: u64 = 0;
         let mut len: u64 = 0;
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -265,6 +285,33 @@ mod tests {
             for (k, t) in &model {
                 proptest::prop_assert_eq!(table.get_mut(Caller(*k)).map(|r| r.last_start), Some(*t));
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_digits_pack_as_any_number_does(
+            raw in proptest::prop_oneof![
+                proptest::strategy::Strategy::prop_map("[0-9]{0,20}", String::into_bytes),
+                proptest::collection::vec(proptest::sample::select(b"0123456789+- a/:".to_vec()), 0..20),
+            ],
+        ) {
+            if let Some(fast) = Caller::plain_digits(&raw) {
+                proptest::prop_assert_eq!(fast, Caller::from_any_number(&raw));
+            }
+            proptest::prop_assert_eq!(Caller::from_number(&raw), Caller::from_any_number(&raw));
+        }
+    }
+
+    #[test]
+    fn plain_numbers_take_the_fast_path() {
+        for raw in ["0600147811", "1", "0000000000000000", "9999999999999999"] {
+            let fast = Caller::plain_digits(raw.as_bytes());
+            assert_eq!(fast, Some(Caller::from_any_number(raw.as_bytes())), "{raw}");
+            assert_eq!(fast.and_then(Caller::digits).as_deref(), Some(raw));
+        }
+        for raw in ["", "+44 20", "12345678901234567", "anonymous", "06001478a1"] {
+            assert_eq!(Caller::plain_digits(raw.as_bytes()), None, "{raw}");
         }
     }
 

@@ -39,8 +39,9 @@ pub fn parse_scanned<'a>(line: &'a [u8], scanned: &Scan) -> Parsed<'a> {
         _ => line,
     };
     let n = scanned.bar_count;
-    let mut bars = [line.len(); MAX_BARS];
-    bars[..n].copy_from_slice(&scanned.bars[..n]);
+    // The fields past the last '|' end with the line (a select per slot: a copy of `n` would call memcpy).
+    let bars: [usize; MAX_BARS] =
+        std::array::from_fn(|i| if i < n { scanned.bars[i] } else { line.len() });
     if !scanned.plain {
         if memchr::memchr(0, line).is_some() {
             return Parsed::Rejected(RejectReason::NulByte);
@@ -341,7 +342,7 @@ fn block_masks_portable(block: &[u8]) -> [u64; 3] {
 
 /// Eight ASCII digits to their value in a few multiplications (the classic SWAR method); `None` when any of
 /// the eight bytes is not a digit.
-fn eight_digits(bytes: &[u8]) -> Option<u64> {
+pub(crate) fn eight_digits(bytes: &[u8]) -> Option<u64> {
     let mut w = [0u8; 8];
     w.copy_from_slice(bytes.get(..8)?);
     let x = u64::from_le_bytes(w);
