@@ -127,6 +127,7 @@ proptest! {
         let mut out = String::new();
         e.render_prometheus(&mut out);
         let s = &e.sources()[0];
+        prop_assert_eq!(s.rejected[RejectReason::InternalError.index()], 0);
         let lines = data.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count() as u64;
         prop_assert_eq!(s.ingested + s.rejected_total() + s.unknown, lines);
     }
