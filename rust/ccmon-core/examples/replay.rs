@@ -1,4 +1,5 @@
-//! `cargo run --release --example replay -- FILE`: the engine alone on a file, for profiling.
+//! `cargo run --release --example replay -- FILE`: the engine alone on a file, for profiling. The file is
+//! queue_log unless `CCMON_FORMAT` names another format (`jsonl`, `ami`, `freeswitch`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Read;
@@ -13,6 +14,7 @@ fn main() {
         Err(_) => Config::default(),
     };
     let mut engine = Engine::new(cfg).unwrap();
+    let fmt = Format::parse(&std::env::var("CCMON_FORMAT").unwrap_or("queue_log".into())).unwrap();
     let mut file = std::fs::File::open(&path).unwrap();
     let mut buf = vec![0u8; 1 << 20];
     let start = std::time::Instant::now();
@@ -21,9 +23,9 @@ fn main() {
         if n == 0 {
             break;
         }
-        engine.feed("f", Format::QueueLog, &buf[..n]);
+        engine.feed("f", fmt, &buf[..n]);
     }
-    engine.end_of_input("f", Format::QueueLog);
+    engine.end_of_input("f", fmt);
     let secs = start.elapsed().as_secs_f64();
     let lines = engine.sources()[0].ingested;
     let rows = engine.queue_stats(Window::All).unwrap();
