@@ -972,20 +972,16 @@ fn channel_epoch(id: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn key_of(name: &[u8]) -> Option<usize> {
-        key_index(name)
-    }
-
     #[test]
     fn every_key_is_found_in_any_case_and_nothing_else() {
         for (i, k) in KEYS.iter().enumerate() {
-            assert_eq!(key_of(k.as_bytes()), Some(i), "{k}");
-            assert_eq!(key_of(k.to_ascii_lowercase().as_bytes()), Some(i), "{k}");
-            assert_eq!(key_of(k.to_ascii_uppercase().as_bytes()), Some(i), "{k}");
-            assert_eq!(key_of(&k.as_bytes()[1..]), None, "{k}");
+            assert_eq!(key_index(k.as_bytes()), Some(i), "{k}");
+            assert_eq!(key_index(k.to_ascii_lowercase().as_bytes()), Some(i), "{k}");
+            assert_eq!(key_index(k.to_ascii_uppercase().as_bytes()), Some(i), "{k}");
+            assert_eq!(key_index(&k.as_bytes()[1..]), None, "{k}");
         }
         for other in ["Privilege", "Position", "Count", "ChannelState", "", "X"] {
-            assert_eq!(key_of(other.as_bytes()), None, "{other}");
+            assert_eq!(key_index(other.as_bytes()), None, "{other}");
         }
     }
 
@@ -1032,12 +1028,17 @@ mod tests {
 
     /// The frames of `text`, their events owned (they borrow the builder while it reads on).
     fn frames(text: &str) -> Vec<AmiFrame<'static>> {
+        frames_within(text, 65536)
+    }
+
+    /// The frames of `text` read line by line, each bounded by `max` bytes.
+    fn frames_within(text: &str, max: usize) -> Vec<AmiFrame<'static>> {
         let mut b = FrameBuilder::default();
         let mut out = Vec::new();
         for l in text.split('\n') {
-            out.extend(b.push(l.as_bytes(), 65536).map(owned));
+            out.extend(b.push(l.as_bytes(), max).map(owned));
         }
-        out.extend(b.finish(65536).map(owned));
+        out.extend(b.finish(max).map(owned));
         out
     }
 
@@ -1226,17 +1227,8 @@ mod tests {
             max in proptest::sample::select(vec![40usize, 100, 65536]),
         ) {
             let text: String = lines.iter().map(|(l, end)| format!("{l}{end}")).collect();
-            let by_line = {
-                let mut b = FrameBuilder::default();
-                let mut out = Vec::new();
-                for l in text.split_terminator('\n') {
-                    out.extend(b.push(l.as_bytes(), max).map(owned));
-                }
-                out.extend(b.finish(max).map(owned));
-                out
-            };
             let (whole, counted) = frames_fast(&text, max);
-            proptest::prop_assert_eq!(whole, by_line, "{:?}", text);
+            proptest::prop_assert_eq!(whole, frames_within(&text, max), "{:?}", text);
             proptest::prop_assert_eq!(counted, text.split_terminator('\n').count() as u64);
         }
     }
