@@ -24,7 +24,6 @@ impl Caller {
     /// [`Caller::from_number`] packs it. `None` for anything else.
     #[inline]
     fn plain_digits(raw: &[u8]) -> Option<Caller> {
-        use crate::queue_log::eight_digits;
         let len = raw.len();
         if len == 0 || len > 16 {
             return None;
@@ -32,8 +31,8 @@ impl Caller {
         // Right-aligned after '0's, which add nothing to the value; the length keeps leading zeros apart.
         let mut padded = [b'0'; 16];
         padded.get_mut(16 - len..)?.copy_from_slice(raw);
-        let (high, low) = (eight_digits(&padded[..8])?, eight_digits(&padded[8..])?);
-        Some(Caller(((len as u64) << 59) | (high * 100_000_000 + low)))
+        let digits = crate::queue_log::sixteen_digits(&padded)?;
+        Some(Caller(((len as u64) << 59) | digits))
     }
 
     fn from_any_number(raw: &[u8]) -> Caller {

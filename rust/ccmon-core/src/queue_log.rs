@@ -342,7 +342,7 @@ fn block_masks_portable(block: &[u8]) -> [u64; 3] {
 
 /// Eight ASCII digits to their value in a few multiplications (the classic SWAR method); `None` when any of
 /// the eight bytes is not a digit.
-pub(crate) fn eight_digits(bytes: &[u8]) -> Option<u64> {
+fn eight_digits(bytes: &[u8]) -> Option<u64> {
     let mut w = [0u8; 8];
     w.copy_from_slice(bytes.get(..8)?);
     let x = u64::from_le_bytes(w);
@@ -356,6 +356,12 @@ pub(crate) fn eight_digits(bytes: &[u8]) -> Option<u64> {
     let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
     let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
     Some((v.wrapping_mul(10000) + (v >> 32)) & 0xffff_ffff)
+}
+
+/// Sixteen ASCII digits to their value, in two eight-digit steps; `None` when any byte is not a digit.
+pub(crate) fn sixteen_digits(bytes: &[u8; 16]) -> Option<u64> {
+    let (high, low) = (eight_digits(&bytes[..8])?, eight_digits(&bytes[8..])?);
+    Some(high * 100_000_000 + low)
 }
 
 /// 10^0 to 10^22: the powers of ten an f64 holds exactly.
@@ -374,19 +380,16 @@ pub fn parse_timestamp(b: &[u8]) -> Option<f64> {
             }
         }
     }
-    // An AMI `Timestamp`: ten digits, a point and six, read as two eight-digit words: the first eight digits,
-    // then the last two and the six. digits.digits over 10^6 is one correctly rounded division of exact values
-    // (below 2^53: until the year 2255), the value the standard parser gives.
+    // An AMI `Timestamp`: ten digits, a point and six, read as the sixteen digits without the point.
+    // digits.digits over 10^6 is one correctly rounded division of exact values (below 2^53: until the year
+    // 2255), the value the standard parser gives.
     if let Some((int, [b'.', frac @ ..])) = b.split_first_chunk::<10>() {
-        if let (Some(head), Ok(tail)) = (int.first_chunk::<8>(), <[u8; 6]>::try_from(frac)) {
-            let mut low = [b'0'; 8];
-            low[..2].copy_from_slice(&int[8..]);
-            low[2..].copy_from_slice(&tail);
-            if let (Some(high), Some(low)) = (eight_digits(head), eight_digits(&low)) {
-                let m = high * 100_000_000 + low;
-                if m <= 1 << 53 {
-                    return Some(m as f64 / 1e6);
-                }
+        if let Ok(frac) = <&[u8; 6]>::try_from(frac) {
+            let mut digits = [0u8; 16];
+            digits[..10].copy_from_slice(int);
+            digits[10..].copy_from_slice(frac);
+            if let Some(m) = sixteen_digits(&digits).filter(|&m| m <= 1 << 53) {
+                return Some(m as f64 / 1e6);
             }
         }
     }
