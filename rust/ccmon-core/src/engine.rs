@@ -2021,12 +2021,8 @@ impl Book {
     /// Settles every pending leave `source` reported, however recent: its stream ended, and the answer that
     /// may follow a leave comes at once in the same stream. Other sources' leaves wait for their own.
     fn settle_leaves_from(&mut self, calls: &mut CallTable, source: u32) {
-        for (left, id, seq, from) in std::mem::take(&mut self.leaving) {
-            if from == source {
-                self.time_out_left(calls, left, id, seq);
-            } else {
-                self.leaving.push_back((left, id, seq, from));
-            }
+        for (left, id, seq, _) in take_from(&mut self.leaving, source) {
+            self.time_out_left(calls, left, id, seq);
         }
     }
 
@@ -2073,12 +2069,8 @@ impl Book {
     /// Finishes every call whose bridge `source` reported ended: its stream ended, and a transferred caller
     /// re-enters at once in the same stream. Other sources' calls wait for their own deadlines.
     fn settle_ended_from(&mut self, calls: &mut CallTable, source: u32) {
-        for (deadline, id, seq, from) in std::mem::take(&mut self.ending) {
-            if from == source {
-                self.finish_ended(calls, id, seq);
-            } else {
-                self.ending.push_back((deadline, id, seq, from));
-            }
+        for (_, id, seq, _) in take_from(&mut self.ending, source) {
+            self.finish_ended(calls, id, seq);
         }
     }
 
@@ -2375,6 +2367,19 @@ impl Book {
         self.record(q, ts, Fact::MohPlays, call.plays);
         call.moh_since = if resume { ts } else { f64::NAN };
     }
+}
+
+/// Takes the pending entries (time, call, entry, source) that `source` reported out of `pending`, in order;
+/// the others stay, in order.
+fn take_from(
+    pending: &mut VecDeque<(f64, CallId, u32, u32)>,
+    source: u32,
+) -> VecDeque<(f64, CallId, u32, u32)> {
+    let (mine, others) = std::mem::take(pending)
+        .into_iter()
+        .partition(|p| p.3 == source);
+    *pending = others;
+    mine
 }
 
 #[cfg(test)]
