@@ -5,6 +5,7 @@ and ``ccmon run --jsonl -`` reads standard input."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -12,12 +13,13 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_live import free_port, get, wait_for
 
 import ccmon
-from ccmon.sources.stream import LineAssembler, TcpListener
+from ccmon.sources.stream import LineAssembler, StdinReader, TcpListener
 
 
 @given(
@@ -86,6 +88,51 @@ def test_an_over_long_line_is_one_rejection_and_the_next_lines_count() -> None:
         assert src["rejected_by_reason"] == {"line_too_long": 1}
     finally:
         stop.set()
+
+
+class FailsOnce(ccmon.Monitor):
+    """A monitor with a bug that strikes on the first chunk fed to it."""
+
+    failed = False
+
+    def feed(
+        self, data: bytes, format: str = "queue_log", source: str | None = None, site: str | None = None
+    ) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("a bug")
+        super().feed(data, format, source, site)
+
+
+def test_a_connection_goes_on_after_a_bug_and_the_failure_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    m = FailsOnce()
+    listener, stop = listening(m)
+    try:
+        with caplog.at_level("ERROR"), socket.create_connection(("127.0.0.1", listener.port)) as conn:
+            conn.sendall(event(100, "c1", "enter", "sales"))
+            assert wait_for(lambda: m.failed)
+            conn.sendall(event(101, "c2", "enter", "sales"))  # the same connection: still read
+            assert wait_for(lambda: bool(m.sources()) and m.sources()[0]["ingested"] == 1)
+        assert any("failed; it is dropped" in r.getMessage() and r.exc_info for r in caplog.records)
+    finally:
+        stop.set()
+
+
+def test_standard_input_goes_on_after_a_bug() -> None:
+    m = FailsOnce()
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as stream:
+        reader = StdinReader(stream, m)
+        thread = threading.Thread(target=reader.run, args=(threading.Event(),), daemon=True)
+        thread.start()
+        os.write(write_end, event(100, "c1", "enter", "sales"))
+        assert wait_for(lambda: m.failed)
+        os.write(write_end, event(101, "c2", "enter", "sales"))
+        os.close(write_end)
+        thread.join(timeout=10)
+    assert not thread.is_alive() and not reader.up
+    (src,) = m.sources()
+    assert src["ingested"] == 1
 
 
 def test_run_reads_json_lines_from_standard_input() -> None:

@@ -20,6 +20,16 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 18
 
 
+def _feed(monitor: Monitor, data: bytes, format: str, name: str, site: str | None) -> None:
+    """Feeds one chunk. A failure here is a bug (bad input is the engine's to count): logged with its
+    traceback, and the stream goes on with its next chunk. Stopping would be worse: a producer writing to
+    standard input or a socket would block once the pipe filled, and every later event would be lost."""
+    try:
+        monitor.feed(data, format, name, site)
+    except Exception:
+        log.exception("%s: feeding %d bytes failed; it is dropped and reading goes on", name, len(data))
+
+
 class LineAssembler:
     """Cuts one connection's bytes at line ends, so that only whole lines reach a source shared with others.
 
@@ -96,7 +106,7 @@ class StdinReader:
                 chunk = self.stream.read1(CHUNK) if hasattr(self.stream, "read1") else self.stream.read(CHUNK)
                 if not chunk:
                     break
-                self.monitor.feed(chunk, self.format, self.name, self.site)
+                _feed(self.monitor, chunk, self.format, self.name, self.site)
         except (OSError, ValueError) as e:
             log.warning("reading %s failed: %s", self.name, e)
         finally:
@@ -160,8 +170,8 @@ class TcpListener:
         try:
             while chunk := conn.recv(CHUNK):
                 if whole := lines.push(chunk):
-                    self.monitor.feed(whole, self.format, self.name, self.site)
+                    _feed(self.monitor, whole, self.format, self.name, self.site)
         except OSError as e:
             log.info("%s: a connection failed: %s", self.name, e)
         if rest := lines.finish():
-            self.monitor.feed(rest, self.format, self.name, self.site)
+            _feed(self.monitor, rest, self.format, self.name, self.site)
