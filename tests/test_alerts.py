@@ -65,6 +65,7 @@ ALL_KINDS = [
     "misroute_rate",
     "source_down",
     "source_silent",
+    "internal_error",
 ]
 
 
@@ -169,6 +170,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         {"sources_up": [{"source": "ami", "up": True, "silent": 61.0, "usual_gap": 5.0}]},
         # A night-time source (an event every 2 minutes) silent 10 minutes is as usual (limit 900 s).
         {"sources_up": [{"source": "ami", "up": True, "silent": 600.0, "usual_gap": 120.0}]},
+    ),
+    (
+        "internal_error",
+        {"within_seconds": 3600, "for": "0s"},
+        {"source_errors": [{"source": "ami", "count": 2, "age": 3600.0}]},
+        # None yet, and the last one over an hour ago.
+        {
+            "source_errors": [
+                {"source": "ami", "count": 0, "age": None},
+                {"source": "b", "count": 1, "age": 3601.0},
+            ]
+        },
     ),
 ]
 
@@ -704,3 +717,43 @@ def test_a_sources_usual_gap_is_learned_from_what_ccmon_hears() -> None:
     assert heard() == {"silent": 5.0, "usual_gap": 5.0}
     clock.t += 100
     assert heard() == {"silent": 105.0, "usual_gap": 5.0}
+
+
+def test_an_internal_error_alerts_for_an_hour_after_the_last_one() -> None:
+    """The rule reads the engine's `internal_error` count; a bug cannot be made on purpose here, so the count
+    the monitor reports is raised by hand."""
+
+    class Failing(ccmon.Monitor):
+        failures = 0
+
+        def sources(self) -> list[dict[str, Any]]:
+            return [
+                {**s, "rejected_by_reason": {**s["rejected_by_reason"], "internal_error": self.failures}}
+                for s in super().sources()
+            ]
+
+    from ccmon.alerting import monitor_snapshot
+
+    clock = Clock()
+    m = Failing()
+    m.feed(b"100|c1|sales|NONE|ENTERQUEUE||600|1\n")
+    config = m.config.alert_config
+    evaluator = Evaluator(config, monitor_snapshot(m, config, lambda: [], clock), clock)
+
+    def step() -> list[tuple[str, str]]:
+        return [
+            (a.summary, "ended" if a.ended_at is not None else "fired")
+            for a in evaluator.evaluate()
+            if a.labels["alertname"] == "CcmonInternalError"
+        ]
+
+    assert step() == []
+    m.failures = 1
+    fired = "ccmon failed on input from queue_log and dropped it (failures so far: 1): a bug, see its log."
+    assert step() == [(fired, "fired")]
+    clock.t += 3600
+    assert step() == []  # still firing
+    clock.t += 1
+    assert step() == [(fired, "ended")]
+    m.failures = 2
+    assert [state for _, state in step()] == ["fired"]

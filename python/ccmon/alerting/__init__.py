@@ -33,7 +33,8 @@ def monitor_snapshot(
     sources: Callable[[], Sequence[Source]],
     clock: Callable[[], float] = time.time,
 ) -> Callable[[], Snapshot]:
-    """What the rules read, from the monitor: queues now and over the rules' windows, calls, agents."""
+    """What the rules read, from the monitor: queues now and over the rules' windows, calls, agents, and how
+    each source is doing."""
     windows = windows_needed(config)
     # Per source: the newest event time seen, when (wall clock) it last changed, and the usual gap between
     # changes (a moving average): what "silent for longer than usual" is measured against.
@@ -51,8 +52,19 @@ def monitor_snapshot(
             h[0], h[1] = ts, now
         return {"silent": now - h[1], "usual_gap": h[2]}
 
+    # Per source: its internal_error count, and when (wall clock) that count last grew.
+    errors: dict[tuple[str, str], tuple[int, float | None]] = {}
+
+    def failures(key: tuple[str, str], count: int, now: float) -> dict[str, float | None]:
+        seen, since = errors.get(key, (0, None))
+        if count > seen:
+            since = now
+        errors[key] = (count, since)
+        return {"count": count, "age": None if since is None else now - since}
+
     def snapshot() -> Snapshot:
-        last = {(s["site"], s["source"]): s["last_event_ts"] for s in monitor.sources()}
+        engine_sources = monitor.sources()
+        last = {(s["site"], s["source"]): s["last_event_ts"] for s in engine_sources}
         default = monitor.config.site
         now = clock()
         return {
@@ -71,6 +83,15 @@ def monitor_snapshot(
                     ),
                 }
                 for s in sources()
+            ],
+            "source_errors": [
+                {
+                    "source": s["source"],
+                    **failures(
+                        (s["site"], s["source"]), s["rejected_by_reason"].get("internal_error", 0), now
+                    ),
+                }
+                for s in engine_sources
             ],
         }
 

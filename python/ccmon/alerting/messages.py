@@ -25,6 +25,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "misroute_rate": "{value:pct} of calls to {queue} over the last {window} were misrouted.",
         "source_down": "ccmon cannot read {source}.",
         "source_silent": "ccmon has heard nothing from {source} for {silent:dur}.",
+        "internal_error": "ccmon failed on input from {source} and dropped it (failures so far: {count}): a bug, see its log.",
     },
     "es": {
         "service_level": "El nivel de servicio en {queue} es {value:pct} en los últimos {window} (objetivo {target:pct}).",
@@ -42,6 +43,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "misroute_rate": "El {value:pct} de las llamadas a {queue} en los últimos {window} se encaminaron mal.",
         "source_down": "ccmon no puede leer {source}.",
         "source_silent": "ccmon no recibe nada de {source} desde hace {silent:dur}.",
+        "internal_error": "ccmon falló con la entrada de {source} y la descartó (fallos hasta ahora: {count}): un error de ccmon, véase su registro.",
     },
 }
 

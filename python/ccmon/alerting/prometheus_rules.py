@@ -78,6 +78,7 @@ SUMMARIES = {
         "misroute_rate": "{{ $value | humanizePercentage }} of calls to {{ $labels.queue }} were misrouted.",
         "source_down": "ccmon cannot read {{ $labels.source }}.",
         "source_silent": "ccmon has heard nothing from {{ $labels.source }} for {{ $value | humanizeDuration }}.",
+        "internal_error": 'ccmon failed on input from {{ $labels.source }} and dropped it (failures lately: {{ $value | printf "%.0f" }}): a bug, see its log.',
     },
     "es": {
         "service_level": "El nivel de servicio en {{ $labels.queue }} es {{ $value | humanizePercentage }} (objetivo {target}).",
@@ -90,6 +91,7 @@ SUMMARIES = {
         "misroute_rate": "El {{ $value | humanizePercentage }} de las llamadas a {{ $labels.queue }} se encaminaron mal.",
         "source_down": "ccmon no puede leer {{ $labels.source }}.",
         "source_silent": "ccmon no recibe nada de {{ $labels.source }} desde hace {{ $value | humanizeDuration }}.",
+        "internal_error": 'ccmon falló con la entrada de {{ $labels.source }} y la descartó (fallos recientes: {{ $value | printf "%.0f" }}): un error de ccmon, véase su registro.',
     },
 }
 
@@ -125,6 +127,11 @@ def _parts(rule: Rule) -> tuple[str, str]:
             f"> on(site, source) clamp({p.get('factor')} / sum by (site, source) (rate(ccmon_events_ingested_total[1h])),"
             f" {p.get('min_seconds')}, {p.get('max_seconds')})"
             " and on(site, source) max by (site, source) (ccmon_source_up) == 1",
+        ),
+        "internal_error": lambda: (
+            "sum by (site, source) (increase(ccmon_events_rejected_total"
+            f'{{reason="internal_error"}}[{int(p.get("within_seconds", 0))}s]))',
+            "> 0",
         ),
     }
     return parts[rule.kind]()

@@ -59,6 +59,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "for": "0s",
         "severity": "critical",
     },
+    # A bug met on some input (reason internal_error): the source dropped the rest of that chunk and goes on.
+    # Firing for an hour after the last one, so the one who runs ccmon reads the log and reports it.
+    "internal_error": {"within_seconds": 3600.0, "for": "0s", "severity": "warning"},
 }
 ALERT_NAMES = {
     "service_level": "CcmonServiceLevelLow",
@@ -71,6 +74,7 @@ ALERT_NAMES = {
     "misroute_rate": "CcmonMisroutesHigh",
     "source_down": "CcmonSourceDown",
     "source_silent": "CcmonSourceSilent",
+    "internal_error": "CcmonInternalError",
 }
 LANGUAGES = ("en", "es")
 # The direct receivers and their settings. Secrets come from a file or the environment, never the config.
@@ -428,6 +432,13 @@ def _source_silent(params: Mapping[str, Any], snap: Snapshot) -> Iterable[Condit
             yield Condition({"source": s["source"]}, {"silent": silent, "usual_gap": s.get("usual_gap")})
 
 
+def _internal_error(params: Mapping[str, Any], snap: Snapshot) -> Iterable[Condition]:
+    for s in _rows(snap, "source_errors"):
+        age = s.get("age")
+        if age is not None and age <= params["within_seconds"]:
+            yield Condition({"source": s["source"]}, {"count": s["count"]})
+
+
 CONDITIONS: dict[str, Callable[[Mapping[str, Any], Snapshot], Iterable[Condition]]] = {
     "service_level": _service_level,
     "longest_wait": _longest_wait,
@@ -439,6 +450,7 @@ CONDITIONS: dict[str, Callable[[Mapping[str, Any], Snapshot], Iterable[Condition
     "misroute_rate": _ratio_rule("misroutes"),
     "source_down": _source_down,
     "source_silent": _source_silent,
+    "internal_error": _internal_error,
 }
 
 
