@@ -346,16 +346,38 @@ fn eight_digits(bytes: &[u8]) -> Option<u64> {
     let mut w = [0u8; 8];
     w.copy_from_slice(bytes.get(..8)?);
     let x = u64::from_le_bytes(w);
-    // A byte below '0' sets its high bit when '0' is subtracted, one above '9' when 0x46 is added.
-    let below = x.wrapping_sub(0x3030_3030_3030_3030);
-    let above = x.wrapping_add(0x4646_4646_4646_4646);
-    if (below | above | x) & 0x8080_8080_8080_8080 != 0 {
-        return None;
-    }
+    (not_digits(x) == 0).then(|| digits_value(x))
+}
+
+/// The high bit of each byte of `x` that is not an ASCII digit, exact up to the lowest one. A byte below '0'
+/// sets its high bit when '0' is subtracted, one above '9' when 0x46 is added (a borrow or a carry can only
+/// mark bytes above the first non-digit).
+#[inline(always)]
+fn not_digits(x: u64) -> u64 {
+    (x.wrapping_sub(0x3030_3030_3030_3030) | x.wrapping_add(0x4646_4646_4646_4646) | x)
+        & 0x8080_8080_8080_8080
+}
+
+/// The value of eight ASCII digits read as a little-endian word (the first digit in the lowest byte).
+#[inline(always)]
+pub(crate) fn digits_value(x: u64) -> u64 {
     let v = x & 0x0f0f_0f0f_0f0f_0f0f;
     let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
     let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
-    Some((v.wrapping_mul(10000) + (v >> 32)) & 0xffff_ffff)
+    (v.wrapping_mul(10000) + (v >> 32)) & 0xffff_ffff
+}
+
+/// The digits that start `x` (eight bytes as a little-endian word): how many (0 to 8), and their value.
+#[inline(always)]
+pub(crate) fn leading_digits(x: u64) -> (usize, u64) {
+    let n = (not_digits(x).trailing_zeros() / 8) as usize;
+    // The n digits moved to the top, '0's below them: the same value.
+    let aligned = match n {
+        0 => return (0, 0),
+        8 => x,
+        _ => (x << (8 * (8 - n))) | (0x3030_3030_3030_3030 >> (8 * n)),
+    };
+    (n, digits_value(aligned))
 }
 
 /// Sixteen ASCII digits to their value, in two eight-digit steps; `None` when any byte is not a digit.
@@ -597,6 +619,15 @@ mod tests {
             let expected = std::str::from_utf8(&text).ok().and_then(|t| t.parse::<f64>().ok())
                 .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 32_503_680_000.0 && text.iter().all(|c| c.is_ascii_digit() || *c == b'.'));
             proptest::prop_assert_eq!(parse_timestamp(&text), expected);
+        }
+
+        #[test]
+        fn leading_digits_are_counted_and_read_as_a_plain_loop_reads_them(
+            bytes in proptest::array::uniform8(proptest::prop_oneof![3 => b'0'..=b'9', 1 => proptest::num::u8::ANY]),
+        ) {
+            let n = bytes.iter().take_while(|c| c.is_ascii_digit()).count();
+            let value = bytes[..n].iter().fold(0u64, |v, c| v * 10 + u64::from(c - b'0'));
+            proptest::prop_assert_eq!(leading_digits(u64::from_le_bytes(bytes)), (n, value));
         }
     }
 
