@@ -205,7 +205,7 @@ struct NameTable {
 #[derive(Clone, Copy)]
 struct NameSlot {
     words: [u64; 4],
-    /// 0: an empty slot.
+    /// `usize::MAX` in an empty slot: no name has that length, so no name looked up matches it.
     len: usize,
     index: usize,
 }
@@ -215,7 +215,7 @@ impl NameTable {
         let fold = if fold { 0x20 } else { 0 };
         let mut slots = [NameSlot {
             words: [0; 4],
-            len: 0,
+            len: usize::MAX,
             index: 0,
         }; 64];
         let mut i = 0;
@@ -231,7 +231,7 @@ impl NameTable {
             }
             let slot = Self::slot_of(multiplier, words[0], words[1], name.len());
             assert!(
-                slots[slot].len == 0,
+                slots[slot].len == usize::MAX,
                 "two names share a slot: choose another multiplier"
             );
             slots[slot] = NameSlot {
@@ -258,9 +258,7 @@ impl NameTable {
     /// The index of the name that is the first `len` bytes of `window` (the bytes after it do not matter).
     #[inline(always)]
     fn find(&self, window: &[u8; 32], len: usize) -> Option<usize> {
-        if len == 0 || len > 32 {
-            return None;
-        }
+        // No length check of its own: a slot holds a name of 1 to 32 bytes, or none (see `NameSlot::len`).
         let (halves, _) = window.as_chunks::<16>();
         // A half as one integer, folded, the bytes past the name zero.
         let word =
@@ -268,7 +266,8 @@ impl NameTable {
         let head = word(halves.first()?, len);
         let (w0, w1) = (head as u64, (head >> 64) as u64);
         let slot = &self.slots[Self::slot_of(self.multiplier, w0, w1, len)];
-        if slot.len != len || slot.words[0] != w0 || slot.words[1] != w1 {
+        // One test of the three differences, not three branches.
+        if (slot.len ^ len) as u64 | (slot.words[0] ^ w0) | (slot.words[1] ^ w1) != 0 {
             return None;
         }
         if len > 16 {
