@@ -18,6 +18,7 @@ use crate::event::{Event, Kind, Parsed, RejectReason};
 use crate::histogram::exact_quantile;
 use crate::jsonl;
 use crate::queue_log;
+use crate::recent_ids::RecentIds;
 use crate::stats::{Accumulator, Counters, Fact, Outcome, QueueStats, Record, QUANTILES};
 
 /// Input formats the engine parses. More arrive with the live sources.
@@ -259,7 +260,7 @@ pub struct SourceStats {
     moh_events: bool,
     /// Its index in the engine's sources: what its pending leaves and ended calls are tagged with.
     id: u32,
-    seen_ids: SeenIds,
+    seen_ids: RecentIds,
     /// JSON lines that name another site than this engine's, with that site: for the caller to feed to the
     /// engine of that site ([`Engine::take_forwarded`]). Only complete lines, each ended by a newline.
     forwarded: Vec<(String, Vec<u8>)>,
@@ -350,37 +351,15 @@ pub struct Rejection {
     pub text: String,
 }
 
-/// The ids of a source's last `SEEN_IDS` events, to drop a resent event (a producer that retried a batch).
-/// Ids are kept as 64-bit hashes: two different ids among 65,536 collide with odds of about 1 in 10¹⁰.
-#[derive(Debug, Clone, Default)]
-struct SeenIds {
-    order: VecDeque<u64>,
-    set: FxHashSet<u64>,
-}
-
-const SEEN_IDS: usize = 1 << 16;
-
-impl SeenIds {
-    /// False when `id` was already seen.
-    fn insert(&mut self, id: &jsonl::Id<'_>) -> bool {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        match id {
-            jsonl::Id::Text(t) => (0u8, t.as_ref()).hash(&mut h),
-            jsonl::Id::Number(n) => (1u8, n).hash(&mut h),
-        }
-        let key = h.finish();
-        if !self.set.insert(key) {
-            return false;
-        }
-        if self.order.len() >= SEEN_IDS {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        self.order.push_back(key);
-        true
+/// An event's `id` as the 64-bit hash [`RecentIds`] keeps; a text id and a number never share one.
+fn id_hash(id: &jsonl::Id<'_>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    match id {
+        jsonl::Id::Text(t) => (0u8, t.as_ref()).hash(&mut h),
+        jsonl::Id::Number(n) => (1u8, n).hash(&mut h),
     }
+    h.finish()
 }
 
 /// Rejections kept per source between two [`Engine::take_rejections`]: a flood of bad input costs a counter,
@@ -1221,7 +1200,11 @@ impl Engine {
                 lines.push(b'\n');
             }
             jsonl::JsonLine::Event(ev) => {
-                if ev.id.as_ref().is_some_and(|id| !src.seen_ids.insert(id)) {
+                if ev
+                    .id
+                    .as_ref()
+                    .is_some_and(|id| !src.seen_ids.insert(id_hash(id)))
+                {
                     src.duplicates += 1;
                     return;
                 }

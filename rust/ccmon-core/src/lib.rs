@@ -30,6 +30,7 @@ pub mod histogram;
 pub mod jsonl;
 pub mod metrics;
 pub mod queue_log;
+mod recent_ids;
 mod scan;
 pub mod stats;
 
