@@ -679,16 +679,33 @@ impl Engine {
             // JSON lines, AMI and FreeSWITCH: a line at a time through the same path as a line completed across
             // chunks (so an over-long line is `line_too_long` however the input was cut), except what a fast
             // path reads in place (`read_in_place`). Lines are found with memchr: these formats need no `|`
-            // positions. Only queue_log is batched and prefetched below. The chunk's whole lines are checked
-            // as UTF-8 at once (SIMD, a few bytes an instruction) for the fast paths, which then need not check
-            // each line; a chunk with a bad byte anywhere goes line by line.
+            // positions. The chunk's whole lines are checked as UTF-8 at once (SIMD, a few bytes an
+            // instruction) for the fast paths, which then need not check each line; a chunk with a bad byte
+            // anywhere goes line by line.
             let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
             let checked = simdutf8::basic::from_utf8(&rest[..whole]).ok();
             let mut start = 0;
+            // A JSON line read in place is applied when the next one has been read (as queue_log's batches,
+            // one deep): meanwhile the slots of its id and caller, fetched when it was read, arrive from
+            // memory. Anything else applies the line held first, so the order stays the input's.
+            let mut held: Option<(&[u8], jsonl::JsonLine<'_>)> = None;
             while let Some(data) = rest.get(start..).filter(|d| !d.is_empty()) {
                 let (book, calls) = (&mut self.book, &mut self.calls);
                 let text = checked.and_then(|t| t.get(start..));
-                if let Some(taken) = Self::read_in_place(book, calls, src, format, data, text) {
+                if format == Format::Jsonl {
+                    if let Some((len, parsed)) = Self::json_in_place(book, src, data, text) {
+                        if let Some((line, parsed)) =
+                            held.replace((data.get(..len).unwrap_or(data), parsed))
+                        {
+                            Self::apply_read_json(book, calls, src, line, parsed);
+                        }
+                        start += len + 1;
+                        continue;
+                    }
+                    if let Some((line, parsed)) = held.take() {
+                        Self::apply_read_json(book, calls, src, line, parsed);
+                    }
+                } else if let Some(taken) = Self::read_in_place(book, calls, src, format, text) {
                     start += taken;
                     continue;
                 }
@@ -697,6 +714,9 @@ impl Engine {
                 };
                 Self::whole_line(book, calls, src, format, &data[..len]);
                 start += len + 1;
+            }
+            if let Some((line, parsed)) = held {
+                Self::apply_read_json(&mut self.book, &mut self.calls, src, line, parsed);
             }
             Self::buffer_partial(src, format, &rest[start..], max);
             return;
@@ -852,27 +872,53 @@ impl Engine {
     /// of `data` (`text`: the same, checked as UTF-8 with its chunk, when it was), parsed in place and
     /// applied, its end found by the parse itself. Returns the bytes it took, its newline included; `None`
     /// leaves `data` to [`Self::whole_line`].
+    /// The JSON line at the start of `data`, when the fast path reads it in place: its length and what it
+    /// is, not applied yet (see `feed_chunk`); the slots of its id and its caller are fetched meanwhile.
+    fn json_in_place<'a>(
+        book: &Book,
+        src: &SourceStats,
+        data: &'a [u8],
+        text: Option<&'a str>,
+    ) -> Option<(usize, jsonl::JsonLine<'a>)> {
+        let fast = match text {
+            Some(text) => jsonl::parse_prefix_str(text),
+            None => jsonl::parse_prefix(data),
+        };
+        // An over-long line goes the line path's way, to be rejected.
+        let (len, parsed) = fast.filter(|(len, _)| *len <= book.cfg.max_line_bytes)?;
+        if let jsonl::JsonLine::Event(ev) = &parsed {
+            if let Some(id) = &ev.id {
+                src.seen_ids.prefetch(id_hash(id));
+            }
+            if ev.kind == Kind::Enter {
+                book.callers
+                    .prefetch(Caller::from_number(ev.caller.as_bytes()));
+            }
+        }
+        Some((len, parsed))
+    }
+
+    /// A line `json_in_place` read: counted, then applied.
+    fn apply_read_json(
+        book: &mut Book,
+        calls: &mut CallTable,
+        src: &mut SourceStats,
+        line: &[u8],
+        parsed: jsonl::JsonLine<'_>,
+    ) {
+        src.lines += 1;
+        Self::apply_json(book, calls, src, line, parsed);
+    }
+
     fn read_in_place(
         book: &mut Book,
         calls: &mut CallTable,
         src: &mut SourceStats,
         format: Format,
-        data: &[u8],
         text: Option<&str>,
     ) -> Option<usize> {
         let max = book.cfg.max_line_bytes;
         match format {
-            Format::Jsonl => {
-                let fast = match text {
-                    Some(text) => jsonl::parse_prefix_str(text),
-                    None => jsonl::parse_prefix(data),
-                };
-                // An over-long line goes the line path's way, to be rejected.
-                let (len, parsed) = fast.filter(|(len, _)| *len <= max)?;
-                src.lines += 1;
-                Self::apply_json(book, calls, src, data.get(..len)?, parsed);
-                Some(len + 1)
-            }
             Format::Ami => {
                 let text = text?;
                 let mut builder = src.ami.take().unwrap_or_default();

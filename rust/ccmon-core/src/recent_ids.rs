@@ -71,6 +71,18 @@ impl RecentIds {
         true
     }
 
+    /// Fetches the slot where `hash` would be looked for, ahead of its `insert`.
+    pub(crate) fn prefetch(&self, hash: u64) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+        if !self.slots.is_empty() {
+            if let Some(slot) = self.slots.get(self.home(hash.max(1))) {
+                safe_arch::prefetch_t0(slot);
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+        let _ = hash;
+    }
+
     fn mask(&self) -> usize {
         self.slots.len() - 1
     }

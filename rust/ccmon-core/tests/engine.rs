@@ -822,3 +822,36 @@ fn journeys_keep_the_last_ten_thousand_finished_calls() {
     assert_eq!(calls.len(), 10_000);
     assert_eq!((calls.first(), calls.last()), (Some(&50), Some(&10_049)));
 }
+
+/// JSON lines are applied one behind their reading (so the slots they need can be fetched meanwhile): a line
+/// the fast path leaves to serde (an escape) must still come after the line read before it, and each
+/// rejection must name its own line.
+#[test]
+fn json_lines_read_in_place_and_by_serde_are_applied_in_their_order() {
+    let data = concat!(
+        r#"{"ts": 100, "type": "enter", "call": "c1", "queue": "sales"}"#,
+        "\n",
+        r#"{"ts": 110, "type": "answer", "call": "c1", "queue": "sales", "agent": "Agent\/1"}"#,
+        "\n",
+        r#"{"ts": 111, "type": "enter", "call": "c2"}"#,
+        "\n",
+        r#"{"ts": 150, "type": "talk_end", "call": "c1", "queue": "sales"}"#,
+        "\n",
+        r#"{"ts": 151, "type": "enter", "queue": "sales", "call": "c\u0033"}"#,
+        "\n",
+        r#"{"ts": 152, "type": "enter"}"#,
+        "\n",
+    );
+    let mut e = engine();
+    e.feed("j", Format::Jsonl, data.as_bytes());
+    let q = &stats(&e, "all")[0];
+    // The answer (read by serde) came after the enter before it, and the talk end after the answer.
+    assert_eq!(
+        (q.counters.offered, q.counters.answered, q.asa_seconds),
+        (2, 1, Some(10.0))
+    );
+    assert!(q.talk_seconds_mean == Some(40.0), "{q:?}");
+    let (shown, _) = e.take_rejections();
+    let lines: Vec<Option<u64>> = shown.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [Some(3), Some(6)]);
+}
