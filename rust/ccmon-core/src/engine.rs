@@ -678,10 +678,10 @@ impl Engine {
         if format != Format::QueueLog {
             // JSON lines, AMI and FreeSWITCH: a line at a time through the same path as a line completed across
             // chunks (so an over-long line is `line_too_long` however the input was cut), except what a fast
-            // path reads in place (`read_in_place`). Lines are found with memchr: these formats need no `|`
-            // positions. The chunk's whole lines are checked as UTF-8 at once (SIMD, a few bytes an
-            // instruction) for the fast paths, which then need not check each line; a chunk with a bad byte
-            // anywhere goes line by line.
+            // path reads in place (`json_in_place`, `read_in_place`). Lines are found with memchr: these
+            // formats need no `|` positions. The chunk's whole lines are checked as UTF-8 at once (SIMD, a few
+            // bytes an instruction) for the fast paths, which then need not check each line; a chunk with a
+            // bad byte anywhere goes line by line.
             let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
             let checked = simdutf8::basic::from_utf8(&rest[..whole]).ok();
             let mut start = 0;
@@ -868,12 +868,10 @@ impl Engine {
         (shown, more)
     }
 
-    /// The fast paths: the JSON line, the plain AMI frame or the plain FreeSWITCH event message at the start
-    /// of `data` (`text`: the same, checked as UTF-8 with its chunk, when it was), parsed in place and
-    /// applied, its end found by the parse itself. Returns the bytes it took, its newline included; `None`
-    /// leaves `data` to [`Self::whole_line`].
-    /// The JSON line at the start of `data`, when the fast path reads it in place: its length and what it
-    /// is, not applied yet (see `feed_chunk`); the slots of its id and its caller are fetched meanwhile.
+    /// The JSON line at the start of `data` (`text`: the same, checked as UTF-8 with its chunk, when it was),
+    /// when the fast path reads it in place: its length without its newline, found by the parse itself, and
+    /// what it is, not applied yet (see `feed_chunk`); the slots of its id and its caller are fetched
+    /// meanwhile. `None` leaves `data` to [`Self::whole_line`].
     fn json_in_place<'a>(
         book: &Book,
         src: &SourceStats,
@@ -910,6 +908,10 @@ impl Engine {
         Self::apply_json(book, calls, src, line, parsed);
     }
 
+    /// The other fast paths: the plain AMI frame or the plain FreeSWITCH event message at the start of
+    /// `text` (the rest of the chunk, checked as UTF-8), parsed in place and applied, its end found by the
+    /// parse itself. Returns the bytes it took, its newline included; `None` leaves the input to
+    /// [`Self::whole_line`].
     fn read_in_place(
         book: &mut Book,
         calls: &mut CallTable,
