@@ -855,3 +855,22 @@ fn json_lines_read_in_place_and_by_serde_are_applied_in_their_order() {
     let lines: Vec<Option<u64>> = shown.iter().map(|r| r.line).collect();
     assert_eq!(lines, [Some(3), Some(6)]);
 }
+
+/// README: an event whose `id` the same source sent among its last 65,536 is dropped and counted.
+#[test]
+fn a_resent_id_is_dropped_within_the_last_65536_ids_and_let_through_after() {
+    let line = |id: u64| {
+        format!("{{\"ts\": 100, \"type\": \"hold_start\", \"call\": \"c\", \"id\": {id}}}\n")
+    };
+    let mut e = engine();
+    let first: String = (0..=65_536).map(line).collect();
+    e.feed("j", Format::Jsonl, first.as_bytes());
+    // Id 0 left the window when id 65,536 came: id 1 is the oldest in it.
+    e.feed(
+        "j",
+        Format::Jsonl,
+        (line(1) + &line(0) + &line(65_536)).as_bytes(),
+    );
+    let s = &e.sources()[0];
+    assert_eq!((s.ingested, s.duplicates), (65_538, 2));
+}
