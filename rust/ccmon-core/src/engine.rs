@@ -693,13 +693,11 @@ impl Engine {
                 let (book, calls) = (&mut self.book, &mut self.calls);
                 let text = checked.and_then(|t| t.get(start..));
                 if format == Format::Jsonl {
-                    if let Some((len, parsed)) = Self::json_in_place(book, src, data, text) {
-                        if let Some((line, parsed)) =
-                            held.replace((data.get(..len).unwrap_or(data), parsed))
-                        {
+                    if let Some((line, parsed)) = Self::json_in_place(book, src, data, text) {
+                        start += line.len() + 1;
+                        if let Some((line, parsed)) = held.replace((line, parsed)) {
                             Self::apply_read_json(book, calls, src, line, parsed);
                         }
-                        start += len + 1;
                         continue;
                     }
                     if let Some((line, parsed)) = held.take() {
@@ -869,15 +867,15 @@ impl Engine {
     }
 
     /// The JSON line at the start of `data` (`text`: the same, checked as UTF-8 with its chunk, when it was),
-    /// when the fast path reads it in place: its length without its newline, found by the parse itself, and
-    /// what it is, not applied yet (see `feed_chunk`); the slots of its id and its caller are fetched
+    /// when the fast path reads it in place: the line without its newline, its end found by the parse itself,
+    /// and what it is, not applied yet (see `feed_chunk`); the slots of its id and its caller are fetched
     /// meanwhile. `None` leaves `data` to [`Self::whole_line`].
     fn json_in_place<'a>(
         book: &Book,
         src: &SourceStats,
         data: &'a [u8],
         text: Option<&'a str>,
-    ) -> Option<(usize, jsonl::JsonLine<'a>)> {
+    ) -> Option<(&'a [u8], jsonl::JsonLine<'a>)> {
         let fast = match text {
             Some(text) => jsonl::parse_prefix_str(text),
             None => jsonl::parse_prefix(data),
@@ -893,7 +891,7 @@ impl Engine {
                     .prefetch(Caller::from_number(ev.caller.as_bytes()));
             }
         }
-        Some((len, parsed))
+        Some((data.get(..len)?, parsed))
     }
 
     /// A line `json_in_place` read: counted, then applied.

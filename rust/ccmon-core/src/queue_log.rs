@@ -360,7 +360,7 @@ fn not_digits(x: u64) -> u64 {
 
 /// The value of eight ASCII digits read as a little-endian word (the first digit in the lowest byte).
 #[inline(always)]
-pub(crate) fn digits_value(x: u64) -> u64 {
+fn digits_value(x: u64) -> u64 {
     let v = x & 0x0f0f_0f0f_0f0f_0f0f;
     let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
     let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;

@@ -54,20 +54,14 @@ impl RecentIds {
             self.remove_at(at);
         }
         self.next = (self.next + 1) & (self.window - 1);
-        // At most half the slots are taken, so a free one is near; the bound only keeps a bug from hanging.
-        let home = self.home(hash);
-        if let Some(free) = (0..self.slots.len())
-            .map(|k| (home + k) & self.mask())
-            .find(|&i| self.slots[i] == 0)
-        {
+        // At most half the slots are taken, so a free one is near.
+        let free = self.probe(hash).find(|&i| self.slots[i] == 0);
+        if let Some(free) = free {
             self.slots[free] = hash;
         }
         // The next to leave was stored a window ago and is out of cache: fetched now, its slot is there when
         // the next id comes.
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-        if let Some(slot) = self.slots.get(self.home(self.ring[self.next])) {
-            safe_arch::prefetch_t0(slot);
-        }
+        self.prefetch(self.ring[self.next]);
         true
     }
 
@@ -92,13 +86,17 @@ impl RecentIds {
         (hash >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
+    /// The slots `hash`'s probe visits, from its home on: each slot once at most, so a bug cannot hang it.
+    fn probe(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
+        let home = self.home(hash);
+        (0..self.slots.len()).map(move |k| (home + k) & self.mask())
+    }
+
     fn find(&self, hash: u64) -> Option<usize> {
         if hash == 0 {
             return None;
         }
-        let home = self.home(hash);
-        (0..self.slots.len())
-            .map(|k| (home + k) & self.mask())
+        self.probe(hash)
             .take_while(|&i| self.slots[i] != 0)
             .find(|&i| self.slots[i] == hash)
     }
@@ -110,7 +108,7 @@ impl RecentIds {
         let mut hole = at;
         self.slots[hole] = 0;
         let mut i = hole;
-        // Each step looks one slot further; a free one ends it (bounded, as in `find`).
+        // Each step looks one slot further; a free one ends it (bounded, as `probe` is).
         for _ in 1..self.slots.len() {
             i = (i + 1) & mask;
             let h = self.slots[i];
