@@ -97,6 +97,11 @@ INVALID = [
     ('{"ts": -1, "type": "enter", "call": "c2", "queue": "q"}', "bad_timestamp", "field `ts` must be"),
     ('{"ts": 105, "type": "enter", "call": "c2", "queue": "q"', "invalid_json", "invalid JSON: EOF"),
     ("105|c2|sales|NONE|ENTERQUEUE||1", "invalid_json", "not a JSON object"),
+    (
+        '[{"ts": 105, "type": "enter", "call": "c2", "queue": "q"}]',
+        "invalid_json",
+        "not a JSON object but an array: send one event object per line",
+    ),
     ('{"ts": 105, "type": "enter", "call": "c\\ud800", "queue": "q"}', "invalid_json", "invalid JSON"),
 ]
 
@@ -199,11 +204,27 @@ def test_a_batch_posted_to_the_api_is_fed_and_answered_with_its_counts() -> None
     try:
         batch = jsonl([dict(e, id=i) for i, e in enumerate(GOOD)])
         batch += b'{"ts": 111, "type": "enter", "call": "c9"}'  # no newline after the last line: still read
+        last = len(GOOD) + 1
+        missing_queue = {
+            "line": last,
+            "reason": "missing_field",
+            "message": 'field `queue` is required for type "enter": '
+            '{"ts": 111, "type": "enter", "call": "c9"}',
+        }
         status, counts = post(server.port, batch, source="pbx-a")
         assert status == 200
-        assert counts == {"ingested": 2, "rejected": 1, "unknown": 0, "ignored": 0, "duplicates": 0}
+        assert counts == {
+            "ingested": 2,
+            "rejected": 1,
+            "unknown": 0,
+            "ignored": 0,
+            "duplicates": 0,
+            "rejections": [missing_queue],
+        }
         status, counts = post(server.port, batch, source="pbx-a")  # resent
         assert counts["duplicates"] == 2
+        # Numbered within the batch, not within everything the source has sent.
+        assert counts["rejections"] == [missing_queue]
         assert m.queues().select("queue", "offered", "answered").row(0) == ("sales", 1, 1)
         assert [s["source"] for s in m.sources()] == ["pbx-a"]
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as resp:
@@ -220,7 +241,7 @@ def test_the_api_refuses_a_batch_without_length_or_too_large() -> None:
         status, body = post(server.port, b"")
         assert (status, body) == (
             200,
-            {"ingested": 0, "rejected": 0, "unknown": 0, "ignored": 0, "duplicates": 0},
+            {"ingested": 0, "rejected": 0, "unknown": 0, "ignored": 0, "duplicates": 0, "rejections": []},
         )
         req = urllib.request.Request(
             f"http://127.0.0.1:{server.port}/api/v1/events",

@@ -87,7 +87,9 @@ def test_a_json_line_naming_its_site_goes_there_and_its_id_is_checked_there() ->
     ]
     batch = "\n".join(json.dumps(x) for x in lines).encode()
     result = m.feed_batch(batch, "jsonl", "http")
+    rejections = result.pop("rejections")
     assert result == {"ingested": 4, "rejected": 1, "unknown": 0, "ignored": 0, "duplicates": 1}
+    assert [(r["line"], r["reason"]) for r in rejections] == [(len(lines), "missing_field")]
     rows = {r["site"]: r for r in m.queues().to_dicts()}
     assert (rows["madrid"]["abandoned"], rows["madrid"]["answered"]) == (1, 0)
     assert (rows["lima"]["answered"], rows["lima"]["asa_seconds"]) == (1, 9.0)

@@ -208,13 +208,16 @@ class _Site:
     rejections: RejectionLog = field(default_factory=RejectionLog)
     fed: bool = False
 
-    def report_rejections(self, final: bool = False) -> None:
+    def report_rejections(self, final: bool = False) -> list[tuple[str, str, int | None, str]]:
+        """Logs the rejections kept since the last call; returns them as (source, reason, line, text)."""
         shown, more = self.engine.take_rejections()
+        taken = shown
         if self.name:
             # Two sites may each have a source called "ami": the log says which one.
             shown = [(f"{self.name}/{src}", reason, line, text) for src, reason, line, text in shown]
             more = [(f"{self.name}/{src}", n) for src, n in more]
         self.rejections.report(shown, more, final=final)
+        return taken
 
 
 class Monitor:
@@ -315,23 +318,32 @@ class Monitor:
 
     def feed_batch(
         self, data: bytes, format: str = "jsonl", source: str | None = None, site: str | None = None
-    ) -> dict[str, int]:
+    ) -> dict[str, Any]:
         """Feeds a complete batch (its last line needs no newline) and says what became of its lines:
         ``{"ingested", "rejected", "unknown", "ignored", "duplicates"}``, counted for this batch alone even
-        when other threads feed the same source.
+        when other threads feed the same source; and ``"rejections"``, the first of its rejected lines
+        (the engine keeps eight a feed for the log), each ``{"line", "reason", "message"}`` with its line
+        number within the batch, so that a producer sees why without reading ccmon's log. Lines that name
+        another site are counted, not listed.
         """
         name = source or format
         s = self._fed(site)
         with s.lock:
             before = _counts(s.engine, name)
+            first = _lines(s.engine, name)
             s.engine.feed(data, format, name)
             s.engine.end_of_input(format, name)
             after = _counts(s.engine, name)
-            s.report_rejections(final=True)
+            shown = s.report_rejections(final=True)
             forwarded = s.engine.take_forwarded()
-        result = {k: after[k] - before.get(k, 0) for k in after}
+        result: dict[str, Any] = {k: after[k] - before.get(k, 0) for k in after}
         for k, n in self._forward(forwarded).items():
             result[k] += n
+        result["rejections"] = [
+            {"line": line - first, "reason": reason, "message": text}
+            for src, reason, line, text in shown
+            if src == name and line is not None and line > first
+        ]
         return result
 
     def _forward(self, forwarded: list[tuple[str, str, bytes]]) -> dict[str, int]:
@@ -464,8 +476,8 @@ class Monitor:
         return self._frame(lambda e: e.agents(), AGENT_SCHEMA)
 
     def sources(self) -> list[dict[str, Any]]:
-        """Per-source counts: ingested, rejected (by reason), unknown, ignored, duplicates, last event ts;
-        and the ``site`` the source feeds."""
+        """Per-source counts: lines read (blank and rejected ones too), ingested, rejected (by reason),
+        unknown, ignored, duplicates, last event ts; and the ``site`` the source feeds."""
         out: list[dict[str, Any]] = []
         for s in self._all():
             with s.lock:
@@ -488,6 +500,11 @@ class Monitor:
             with s.lock:
                 total += int(s.engine.calls_in_progress())
         return total
+
+
+def _lines(engine: _core.Engine, source: str) -> int:
+    """The lines `source` has read so far: what its rejections' line numbers count from."""
+    return next((int(s["lines"]) for s in engine.sources() if s["source"] == source), 0)
 
 
 def _counts(engine: _core.Engine, source: str) -> dict[str, int]:

@@ -13,7 +13,9 @@ second) and adds no dependency; every response is a snapshot read under the moni
 - ``GET /api/v1/sources`` — per-source counts.
 - ``POST /api/v1/events?source=NAME&site=SITE`` — a batch of events as JSON lines (SPEC §7; ``Content-Length``
   required, at most 16 MiB); answers what became of its lines, e.g. ``{"ingested": 2, "rejected": 0,
-  "unknown": 0, "ignored": 0, "duplicates": 1}``. The source is ``http`` unless named.
+  "unknown": 0, "ignored": 0, "duplicates": 1, "rejections": []}``, the batch's rejected lines listed with
+  their line number in the batch, reason and message (`Monitor.feed_batch`). The source is ``http`` unless
+  named.
 """
 
 from __future__ import annotations

@@ -144,6 +144,14 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
         None => return JsonLine::Blank,
         // serde would also take an array for a struct (its fields in order): only objects are events.
         Some(b'{') => {}
+        // A batch sent as one JSON array, the usual mistake of a producer: say what is expected instead.
+        Some(b'[') => {
+            return JsonLine::Rejected(
+                RejectReason::InvalidJson,
+                "not a JSON object but an array: send one event object per line (JSON lines)"
+                    .into(),
+            );
+        }
         Some(_) => {
             return JsonLine::Rejected(RejectReason::InvalidJson, "not a JSON object".into());
         }
@@ -793,7 +801,7 @@ mod tests {
                 InvalidJson,
                 "invalid JSON",
             ),
-            (r#"[1, 2]"#, InvalidJson, "not a JSON object"),
+            (r#"[1, 2]"#, InvalidJson, "not a JSON object but an array"),
             (r#"ENTERQUEUE|c|q"#, InvalidJson, "not a JSON object"),
             (
                 r#"{"ts": 1, "type": "enter", "call": "c", "queue": "q"} {}"#,

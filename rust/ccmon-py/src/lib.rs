@@ -277,6 +277,7 @@ impl Engine {
         for s in self.inner.sources() {
             let d = PyDict::new(py);
             d.set_item("source", &s.name)?;
+            d.set_item("lines", s.lines)?;
             d.set_item("ingested", s.ingested)?;
             d.set_item("rejected", s.rejected_total())?;
             let by_reason = PyDict::new(py);
