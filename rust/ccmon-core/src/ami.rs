@@ -388,6 +388,226 @@ pub struct FrameBuilder {
     ended: bool,
     problem: Option<String>,
     channels: Channels,
+    /// The shape of the last frame read whole of each of [`Ev::ALL`], for [`FrameBuilder::frame`].
+    shapes: Box<[Shape; Ev::ALL.len()]>,
+}
+
+/// Header lines of a [`Shape`], at most: an event Asterisk sends has up to about 40.
+const SHAPE_LINES: usize = 48;
+
+/// The header lines after `Event` of the last frame of one event read whole, in order. Asterisk writes an
+/// event's headers in the same order every time, so the next frame of that event is read by checking that
+/// each of its lines starts with the same `Name: `, instead of finding its colon and looking its name up;
+/// from the first line that differs, the rest of the frame is read the general way, and the shape follows
+/// it.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    lines: [ShapeLine; SHAPE_LINES],
+    len: usize,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            lines: [ShapeLine::default(); SHAPE_LINES],
+            len: 0,
+        }
+    }
+}
+
+impl Shape {
+    /// Adds the line at `b[at..]` whose colon is at `colon`, if it is written `Name: ` as Asterisk writes
+    /// it and there is room: `false` when not, and the shape ends before it.
+    fn learn(&mut self, b: &[u8], at: usize, colon: usize, key: Option<usize>) -> bool {
+        let len = colon + 2 - at;
+        let (Some(slot), Some(prefix)) = (self.lines.get_mut(self.len), b.get(at..at + len)) else {
+            return false;
+        };
+        // A name of one byte or more, not ending with a blank (`Name : ` is trimmed the general way).
+        let name_end = len.checked_sub(3).and_then(|i| prefix.get(i));
+        if len > 32 || !prefix.ends_with(b": ") || name_end.is_none_or(|c| *c <= b' ') {
+            return false;
+        }
+        *slot = ShapeLine::new(prefix, key);
+        self.len += 1;
+        true
+    }
+}
+
+/// A header line of a [`Shape`]: its `Name: ` (name, colon and space) as the first of 32 bytes, zeros after,
+/// and the mask of those bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct ShapeLine {
+    prefix: [[u8; 16]; 2],
+    mask: [[u8; 16]; 2],
+    /// Bytes of `Name: `, 3 to 32.
+    len: usize,
+    /// The [`KEYS`] index of the name, or `NOT_KEPT`.
+    key: usize,
+    /// The name's bit in [`Headers::present`] (none when not kept).
+    bit: u64,
+}
+
+/// [`ShapeLine::key`] of a header ccmon does not read.
+const NOT_KEPT: usize = usize::MAX;
+
+impl ShapeLine {
+    /// The line that starts with `prefix` (`Name: `, at most 32 bytes), whose name is the [`KEYS`] `key`.
+    const fn new(prefix: &[u8], key: Option<usize>) -> ShapeLine {
+        let mut words = [[0u8; 16]; 2];
+        let mut mask = [[0u8; 16]; 2];
+        let mut i = 0;
+        while i < prefix.len() {
+            words[i / 16][i % 16] = prefix[i];
+            mask[i / 16][i % 16] = 0xff;
+            i += 1;
+        }
+        let (key, bit) = match key {
+            Some(k) => (k, 1 << k),
+            None => (NOT_KEPT, 0),
+        };
+        ShapeLine {
+            prefix: words,
+            mask,
+            len: prefix.len(),
+            key,
+            bit,
+        }
+    }
+}
+
+/// A frame's first line as Asterisk writes it: it names the event, and so the frame's [`Shape`].
+const EVENT_LINE: ShapeLine = ShapeLine::new(b"Event: ", Some(key::EVENT));
+
+/// How far [`read_shaped`] got.
+struct Shaped {
+    /// Where the first line it did not read starts (past the frame when it is `ended`).
+    at: usize,
+    /// The shape's lines it read.
+    matched: usize,
+    /// It read the frame's closing blank line too.
+    ended: bool,
+}
+
+/// The '\n's of a frame, found 64 bytes at a time from its start and handed out in order. A line's end is
+/// then a bit away from the last one's: the next line's start does not wait for a search through its bytes.
+struct Newlines<'b> {
+    b: &'b [u8],
+    /// The block `mask` covers: bit i for byte `base + i`.
+    base: usize,
+    /// The newlines of the block not handed out yet.
+    mask: u64,
+}
+
+impl<'b> Newlines<'b> {
+    fn new(b: &'b [u8]) -> Self {
+        Newlines {
+            b,
+            base: 0,
+            mask: Self::block(b, 0),
+        }
+    }
+
+    /// The newlines of the 64 bytes from `base` (none past the end of `b`).
+    #[inline(always)]
+    fn block(b: &[u8], base: usize) -> u64 {
+        let rest = b.get(base..).unwrap_or_default();
+        match rest.first_chunk::<64>() {
+            Some(block) => crate::scan::newlines64(block),
+            None => {
+                let mut block = [0u8; 64];
+                block[..rest.len()].copy_from_slice(rest);
+                crate::scan::newlines64(&block)
+            }
+        }
+    }
+
+    /// The next '\n' of `b`.
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            self.base += 64;
+            if self.base >= self.b.len() {
+                return None;
+            }
+            self.mask = Self::block(self.b, self.base);
+        }
+        let newline = self.base + self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(newline)
+    }
+}
+
+/// Reads the header lines from `b[at..]` while they are those of `shape` (see [`read_line`]), then the
+/// frame's closing blank line (`\r\n`) if it follows. `newlines` hands out the lines' ends from `at` on.
+#[inline(always)]
+fn read_shaped(
+    b: &[u8],
+    mut at: usize,
+    newlines: &mut Newlines<'_>,
+    shape: &Shape,
+    h: &mut Headers<'_>,
+) -> Shaped {
+    let lines = shape.lines.get(..shape.len).unwrap_or_default();
+    let mut left = lines.iter();
+    while let Some(line) = left.next() {
+        match newlines.next() {
+            Some(newline) if read_line(b, at, newline, line, h) => at = newline + 1,
+            _ => {
+                return Shaped {
+                    at,
+                    matched: lines.len() - left.len() - 1,
+                    ended: false,
+                }
+            }
+        }
+    }
+    let ended = newlines.next() == Some(at + 1) && b.get(at) == Some(&b'\r');
+    Shaped {
+        at: if ended { at + 2 } else { at },
+        matched: lines.len(),
+        ended,
+    }
+}
+
+/// Reads the header line `b[at..newline]` if it is `line` written as Asterisk writes it (`Name: Value\r`,
+/// the value not starting or ending with a blank) and puts its value into `h` if ccmon reads it; `false`
+/// for anything else, to be read the general way.
+#[inline(always)]
+fn read_line(b: &[u8], at: usize, newline: usize, line: &ShapeLine, h: &mut Headers<'_>) -> bool {
+    let Some(window) = b.get(at..).and_then(|rest| rest.first_chunk::<32>()) else {
+        return false;
+    };
+    if !crate::scan::masked_equal(window, &line.prefix, &line.mask) {
+        return false;
+    }
+    // `Value\r`: at least one byte, not a blank at either end. Most lines end within the window, where the
+    // bytes are read without a bounds check (the indices are below 32).
+    let end = newline.wrapping_sub(at);
+    let plain = match end {
+        0..32 => {
+            end >= line.len.wrapping_add(2)
+                && window[end.wrapping_sub(1) & 31] == b'\r'
+                && window[line.len & 31] > b' '
+                && window[end.wrapping_sub(2) & 31] > b' '
+        }
+        _ => matches!(
+            b.get(at + line.len..newline),
+            Some([first, .., last, b'\r']) if *first > b' ' && *last > b' '
+        ),
+    };
+    if !plain {
+        return false;
+    }
+    // (`NOT_KEPT` is no index.) Both ends within `b`, which is at most u32::MAX bytes long: no sum wraps.
+    if let Some(span) = h.spans.get_mut(line.key) {
+        *span = [
+            at.wrapping_add(line.len) as u32,
+            newline.wrapping_sub(1) as u32,
+        ];
+        h.present |= line.bit;
+    }
+    true
 }
 
 /// The channels alive on a connection, by name: who they are, the bridge they are in, the bridge they last
@@ -599,19 +819,75 @@ impl FrameBuilder {
         if !self.idle() {
             return None;
         }
-        // Offsets are kept as u32: a frame past 4 GiB (only with such a `max_bytes`) is left to `push`.
+        // The frame must end within `max_bytes`, and within 4 GiB as offsets are kept as u32: the bytes past
+        // that are not looked at, so a frame that does not end before them is left to `push`, which bounds it.
         let b = text.as_bytes();
-        let b = b.get(..b.len().min(u32::MAX as usize))?;
+        let b = b.get(..b.len().min(max_bytes).min(u32::MAX as usize))?;
         let mut h = Headers {
             text,
             spans: [[0; 2]; KEYS.len()],
             present: 0,
         };
         let (mut at, mut lines) = (0, 0);
+        // The frame's event (an index into `Ev::ALL`) when its first line names it, and where that name is.
+        let (mut event, mut named) = (None, [0, 0]);
+        // After the event's line, the lines its shape does not foresee are read the general way, and the
+        // shape follows them.
+        let mut learning = None;
+        let mut ended = false;
+        let mut newlines = Newlines::new(b);
+        let first = newlines.next()?;
+        if read_line(b, 0, first, &EVENT_LINE, &mut h) {
+            (at, lines) = (first + 1, 1);
+            let (start, end) = (EVENT_LINE.len, first - 1);
+            // Both within `b`, which is at most u32::MAX bytes long.
+            named = [start as u32, end as u32];
+            let mut spare = [0u8; 32];
+            event = EVENT_NAMES.find(window(b.get(start..)?, &mut spare), end - start);
+            if let Some(shape) = event.and_then(|e| self.shapes.get_mut(e)) {
+                let shaped = read_shaped(b, at, &mut newlines, shape, &mut h);
+                lines += shaped.matched as u64 + u64::from(shaped.ended);
+                (at, ended) = (shaped.at, shaped.ended);
+                shape.len = shaped.matched;
+                learning = event.filter(|_| !ended);
+            }
+        }
+        if !ended {
+            at = self.read_general(b, at, &mut lines, &mut h, learning)?;
+        }
+        // The event is the one the first line named, unless another `Event` line came after it.
+        let event = match (event, h.spans[key::EVENT] == named) {
+            (Some(e), true) => h
+                .get(key::EVENT)
+                .map(|name| (name, Ev::ALL.get(e).copied())),
+            _ => h.event(),
+        };
+        self.channels.track(&h, event);
+        Some(WholeFrame {
+            len: at,
+            lines,
+            frame: map(&h, event, &self.channels),
+        })
+    }
+}
+
+impl FrameBuilder {
+    /// Reads the header lines of a frame from `b[at..]` the general way, and its closing blank line: where the
+    /// frame ends. `lines` counts on the lines read. While they are plain, the lines go into the shape of the
+    /// event `learning`. `None`: the frame is left to `push`.
+    #[inline(always)]
+    fn read_general(
+        &mut self,
+        b: &[u8],
+        mut at: usize,
+        lines: &mut u64,
+        h: &mut Headers<'_>,
+        mut learning: Option<usize>,
+    ) -> Option<usize> {
         loop {
-            // A frame longer than `max_bytes` is left to `push`, which bounds its lines and their sum: within
-            // it, neither needs a check of its own.
-            if at > max_bytes || lines >= MAX_HEADERS as u64 {
+            // Within the bytes looked at, so are the frame's lines and their sum: only their number needs a
+            // check of its own.
+            if *lines >= MAX_HEADERS as u64 {
                 return None;
             }
             // A header line starts with its name. One that starts with a blank is the frame's end (a blank
@@ -619,16 +895,15 @@ impl FrameBuilder {
             if b.get(at)?.is_ascii_whitespace() {
                 let newline = crate::scan::find_byte(b, at, b'\n')?;
                 let line = b.get(at..newline)?;
-                if lines == 0 || newline > max_bytes || !line.iter().all(u8::is_ascii_whitespace) {
+                if *lines == 0 || !line.iter().all(u8::is_ascii_whitespace) {
                     return None;
                 }
-                lines += 1;
-                at = newline + 1;
-                break;
+                *lines += 1;
+                return Some(newline + 1);
             }
             // (It starts with a letter, so its name has nothing to trim at the start.)
             let (colon, newline, key) = header_line(b, at)?;
-            lines += 1;
+            *lines += 1;
             if let Some(i) = key {
                 // The value's range: a '\r' before the newline is not the colon, so `end` stays past it.
                 let mut end = newline;
@@ -654,19 +929,13 @@ impl FrameBuilder {
                 *h.spans.get_mut(i)? = [start as u32, end as u32];
                 h.present |= 1u64 << i;
             }
+            if let Some(shape) = learning.and_then(|e| self.shapes.get_mut(e)) {
+                if !shape.learn(b, at, colon, key) {
+                    learning = None;
+                }
+            }
             at = newline + 1;
         }
-        // The whole frame within the bound: so are its lines, and their sum.
-        if at > max_bytes {
-            return None;
-        }
-        let event = h.event();
-        self.channels.track(&h, event);
-        Some(WholeFrame {
-            len: at,
-            lines,
-            frame: map(&h, event, &self.channels),
-        })
     }
 }
 
@@ -1230,6 +1499,133 @@ mod tests {
             proptest::prop_assert_eq!(whole, frames_within(&text, max), "{:?}", text);
             proptest::prop_assert_eq!(counted, text.split_terminator('\n').count() as u64);
         }
+    }
+
+    /// The header lines (after `Event`) of three events, as Asterisk writes them, for frames of known shapes.
+    const SHAPES: [(&str, &[&str]); 3] = [
+        (
+            "AgentConnect",
+            &[
+                "Privilege",
+                "Timestamp",
+                "Queue",
+                "Uniqueid",
+                "Linkedid",
+                "Channel",
+                "MemberName",
+                "Interface",
+            ],
+        ),
+        (
+            "QueueCallerJoin",
+            &[
+                "Privilege",
+                "Timestamp",
+                "Queue",
+                "Linkedid",
+                "CallerIDNum",
+                "Position",
+                "Count",
+            ],
+        ),
+        (
+            "BlindTransfer",
+            &[
+                "Privilege",
+                "Timestamp",
+                "TransfererLinkedid",
+                "TransfereeLinkedid",
+                "TransferTargetCallerIDNum",
+            ],
+        ),
+    ];
+
+    /// A frame of `SHAPES[shape]`, each line as `changes` says: mostly as Asterisk writes it (its value one of
+    /// several, some past 32 bytes), else without it, after an unknown line, with blanks around the value, an
+    /// empty value, a bare newline, its name in capitals or past 32 bytes, or a colon first. Its first line
+    /// may differ too.
+    fn shaped_frame(shape: usize, changes: &[u8]) -> String {
+        const VALUES: [&str; 6] = [
+            "1700000000.250000",
+            "sales",
+            "L1",
+            "Local/2124@from-queue/n;a-value-well-past-32-bytes",
+            "PJSIP/2010",
+            "x",
+        ];
+        let (event, names) = SHAPES[shape % SHAPES.len()];
+        let change = |i: usize| changes.get(i).copied().unwrap_or(0);
+        let mut text = match change(0) {
+            20 => format!("event: {event}\r\n"),
+            21 => format!("Event:  {event}\r\n"),
+            _ => format!("Event: {event}\r\n"),
+        };
+        for (i, name) in names.iter().enumerate() {
+            let value = VALUES[(i + usize::from(change(i + 1))) % VALUES.len()];
+            // A timestamp is one: the frames' events are then what the line-by-line reader makes of them.
+            let value = if *name == "Timestamp" {
+                VALUES[0]
+            } else {
+                value
+            };
+            text += &match change(i + 1) {
+                12 => continue,
+                13 => format!("AVeryLongHeaderNameThatIsNotAKeyAtAll: y\r\n{name}: {value}\r\n"),
+                14 => format!("{name}:  {value} \r\n"),
+                15 => format!("{name}:\r\n"),
+                16 => format!("{name}: {value}\n"),
+                17 => format!("{}: {value}\r\n", name.to_uppercase()),
+                18 => format!(": {value}\r\n"),
+                19 => format!("{name} : {value}\r\n"),
+                _ => format!("{name}: {value}\r\n"),
+            };
+        }
+        text + "\r\n"
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Frames of a few events, most as Asterisk writes them, so that their shapes are learnt, followed and
+        /// departed from at every line.
+        #[test]
+        fn frames_of_known_shapes_read_whole_map_as_read_line_by_line(
+            made in proptest::collection::vec(
+                (0usize..3, proptest::collection::vec(proptest::prop_oneof![8 => 0u8..12, 2 => 12u8..22], 10)),
+                1..40,
+            ),
+        ) {
+            let text: String = made.iter().map(|(shape, changes)| shaped_frame(*shape, changes)).collect();
+            let (whole, counted) = frames_fast(&text, 65536);
+            proptest::prop_assert_eq!(&whole, &frames(&text), "{:?}", text);
+            proptest::prop_assert_eq!(counted, text.split_terminator('\n').count() as u64);
+        }
+    }
+
+    #[test]
+    fn a_frame_of_a_known_shape_is_read_whole_by_it() {
+        let text = shaped_frame(0, &[]).repeat(3);
+        let mut b = FrameBuilder::default();
+        let mut start = 0;
+        while start < text.len() {
+            let Some(w) = b.frame(&text[start..], 65536) else {
+                panic!("a plain frame is read whole: {:?}", &text[start..]);
+            };
+            assert!(
+                matches!(w.frame, AmiFrame::Event(ref e) if e.kind == Kind::Answer),
+                "{:?}",
+                w.frame
+            );
+            start += w.len;
+        }
+        // The shape of AgentConnect: its eight lines after `Event`, learnt from the first frame.
+        let shapes = Ev::ALL.iter().zip(b.shapes.iter());
+        let learnt: Vec<_> = shapes.filter(|(_, shape)| shape.len > 0).collect();
+        let [(Ev::AgentConnect, shape)] = learnt[..] else {
+            panic!("{learnt:?}")
+        };
+        assert_eq!(shape.len, 8);
+        assert_eq!(shape.lines[6].key, key::MEMBER_NAME);
     }
 
     #[test]

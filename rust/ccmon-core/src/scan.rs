@@ -69,6 +69,42 @@ pub fn colons_and_newlines(window: &[u8; 32]) -> (u32, u32) {
     (colons, newlines)
 }
 
+/// Whether the bytes of `window` under `mask` are those of `prefix` (zeros outside `mask`). SSE2 on x86-64:
+/// an AMI header line checked to be the one expected (its `Name: `) in one look.
+#[inline(always)]
+pub fn masked_equal(window: &[u8; 32], prefix: &[[u8; 16]; 2], mask: &[[u8; 16]; 2]) -> bool {
+    let (halves, _) = window.as_chunks::<16>();
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use safe_arch::{
+            bitand_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        };
+        let same = |i: usize| {
+            cmp_eq_mask_i8_m128i(
+                bitand_m128i(
+                    load_unaligned_m128i(&halves[i]),
+                    load_unaligned_m128i(&mask[i]),
+                ),
+                load_unaligned_m128i(&prefix[i]),
+            )
+        };
+        move_mask_i8_m128i(bitand_m128i(same(0), same(1))) == 0xffff
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        (0..32).all(|i| halves[i / 16][i % 16] & mask[i / 16][i % 16] == prefix[i / 16][i % 16])
+    }
+}
+
+/// Bit i: byte i of `block` is '\n'. Four SSE2 steps on x86-64.
+#[inline(always)]
+pub fn newlines64(block: &[u8; 64]) -> u64 {
+    let (quarters, _) = block.as_chunks::<16>();
+    quarters.iter().enumerate().fold(0, |m, (i, quarter)| {
+        m | u64::from(marks16(quarter, b'\n', b'\n')) << (16 * i)
+    })
+}
+
 /// The index of the first `x` or `y` in `b` from `from`, sixteen bytes a compare (SSE2 on x86-64): a header
 /// name or value of a switch protocol is found in one or two steps.
 #[inline(always)]
@@ -94,7 +130,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn searches_find_what_a_plain_search_finds(
-            b in proptest::collection::vec(proptest::sample::select(vec![b'a', b':', b'\n', b'\r', 0xff]), 0..80),
+            b in proptest::collection::vec(proptest::sample::select(vec![b'a', b':', b'\n', b'\r', 0xff]), 0..160),
             from in 0usize..90,
         ) {
             let plain = |hit: &dyn Fn(u8) -> bool| {
@@ -103,9 +139,24 @@ mod tests {
             proptest::prop_assert_eq!(find_byte(&b, from, b':'), plain(&|c| c == b':'));
             proptest::prop_assert_eq!(find_either(&b, from, b':', b'\n'), plain(&|c| c == b':' || c == b'\n'));
             proptest::prop_assert_eq!(find_either(&b, from, b'\n', b'\n'), plain(&|c| c == b'\n'));
+            if let Some(block) = b.get(from..).and_then(|rest| rest.first_chunk::<64>()) {
+                let bits = block.iter().enumerate().fold(0u64, |m, (i, &x)| m | (u64::from(x == b'\n') << i));
+                proptest::prop_assert_eq!(newlines64(block), bits);
+            }
             if let Some(window) = b.get(from..).and_then(|rest| rest.first_chunk::<32>()) {
                 let bits = |c: u8| window.iter().enumerate().fold(0u32, |m, (i, &x)| m | (u32::from(x == c) << i));
                 proptest::prop_assert_eq!(colons_and_newlines(window), (bits(b':'), bits(b'\n')));
+                // A prefix of the window itself, or of the window with one byte changed.
+                for (len, change) in [(from % 33, None), (from % 33, Some(from % 32))] {
+                    let mut prefix = [[0u8; 16]; 2];
+                    let mut mask = [[0u8; 16]; 2];
+                    for i in 0..len {
+                        prefix[i / 16][i % 16] = window[i] ^ u8::from(change == Some(i));
+                        mask[i / 16][i % 16] = 0xff;
+                    }
+                    let same = change.is_none_or(|i| i >= len);
+                    proptest::prop_assert_eq!(masked_equal(window, &prefix, &mask), same);
+                }
             }
         }
     }
