@@ -581,6 +581,10 @@ fn read_line(b: &[u8], at: usize, newline: usize, line: &ShapeLine, h: &mut Head
     if !crate::scan::masked_equal(window, &line.prefix, &line.mask) {
         return false;
     }
+    // (`NOT_KEPT` is no index.) Of a header ccmon does not read, the name is all that matters.
+    let Some(span) = h.spans.get_mut(line.key) else {
+        return true;
+    };
     // `Value\r`: at least one byte, not a blank at either end. Most lines end within the window, where the
     // bytes are read without a bounds check (the indices are below 32).
     let end = newline.wrapping_sub(at);
@@ -599,14 +603,12 @@ fn read_line(b: &[u8], at: usize, newline: usize, line: &ShapeLine, h: &mut Head
     if !plain {
         return false;
     }
-    // (`NOT_KEPT` is no index.) Both ends within `b`, which is at most u32::MAX bytes long: no sum wraps.
-    if let Some(span) = h.spans.get_mut(line.key) {
-        *span = [
-            at.wrapping_add(line.len) as u32,
-            newline.wrapping_sub(1) as u32,
-        ];
-        h.present |= line.bit;
-    }
+    // Both ends within `b`, which is at most u32::MAX bytes long: no sum wraps.
+    *span = [
+        at.wrapping_add(line.len) as u32,
+        newline.wrapping_sub(1) as u32,
+    ];
+    h.present |= line.bit;
     true
 }
 
@@ -941,14 +943,20 @@ impl FrameBuilder {
 
 impl Channels {
     /// Follows channels in and out of bridges and dials (this frame's event, if it is one of those).
+    #[inline(always)]
     fn track(&mut self, h: &Headers<'_>, event: Option<(&str, Option<Ev>)>) {
-        let Some((
+        // Most frames are not: they cost this test, not a call.
+        if let Some((
             _,
             Some(what @ (Ev::Hangup | Ev::BridgeEnter | Ev::BridgeLeave | Ev::DialBegin)),
         )) = event
-        else {
-            return;
-        };
+        {
+            self.track_channel(h, what);
+        }
+    }
+
+    #[inline(never)]
+    fn track_channel(&mut self, h: &Headers<'_>, what: Ev) {
         let Some(channel) = h.get(key::CHANNEL).map(str::to_string) else {
             return;
         };
