@@ -550,18 +550,29 @@ fn read_shaped(
 ) -> Shaped {
     let lines = shape.lines.get(..shape.len).unwrap_or_default();
     let mut left = lines.iter();
+    // The headers read, gathered here rather than in `h` line by line (a register, not memory).
+    let mut present = 0;
     while let Some(line) = left.next() {
-        match newlines.next() {
-            Some(newline) if read_line(b, at, newline, line, h) => at = newline + 1,
-            _ => {
+        let read = newlines.next().and_then(|newline| {
+            let bit = read_line(b, at, newline, line, &mut h.spans)?;
+            Some((newline, bit))
+        });
+        match read {
+            Some((newline, bit)) => {
+                present |= bit;
+                at = newline + 1;
+            }
+            None => {
+                h.present |= present;
                 return Shaped {
                     at,
                     matched: lines.len() - left.len() - 1,
                     ended: false,
-                }
+                };
             }
         }
     }
+    h.present |= present;
     let ended = newlines.next() == Some(at + 1) && b.get(at) == Some(&b'\r');
     Shaped {
         at: if ended { at + 2 } else { at },
@@ -571,19 +582,24 @@ fn read_shaped(
 }
 
 /// Reads the header line `b[at..newline]` if it is `line` written as Asterisk writes it (`Name: Value\r`,
-/// the value not starting or ending with a blank) and puts its value into `h` if ccmon reads it; `false`
-/// for anything else, to be read the general way.
+/// the value not starting or ending with a blank) and puts its value's range into `spans` if ccmon reads
+/// it: its bit of [`Headers::present`] (0 when not read); `None` for anything else, to be read the general
+/// way.
 #[inline(always)]
-fn read_line(b: &[u8], at: usize, newline: usize, line: &ShapeLine, h: &mut Headers<'_>) -> bool {
-    let Some(window) = b.get(at..).and_then(|rest| rest.first_chunk::<32>()) else {
-        return false;
-    };
+fn read_line(
+    b: &[u8],
+    at: usize,
+    newline: usize,
+    line: &ShapeLine,
+    spans: &mut [[u32; 2]; KEYS.len()],
+) -> Option<u64> {
+    let window = b.get(at..)?.first_chunk::<32>()?;
     if !crate::scan::masked_equal(window, &line.prefix, &line.mask) {
-        return false;
+        return None;
     }
     // (`NOT_KEPT` is no index.) Of a header ccmon does not read, the name is all that matters.
-    let Some(span) = h.spans.get_mut(line.key) else {
-        return true;
+    let Some(span) = spans.get_mut(line.key) else {
+        return Some(0);
     };
     // `Value\r`: at least one byte, not a blank at either end. Most lines end within the window, where the
     // bytes are read without a bounds check (the indices are below 32).
@@ -601,15 +617,14 @@ fn read_line(b: &[u8], at: usize, newline: usize, line: &ShapeLine, h: &mut Head
         ),
     };
     if !plain {
-        return false;
+        return None;
     }
     // Both ends within `b`, which is at most u32::MAX bytes long: no sum wraps.
     *span = [
         at.wrapping_add(line.len) as u32,
         newline.wrapping_sub(1) as u32,
     ];
-    h.present |= line.bit;
-    true
+    Some(line.bit)
 }
 
 /// The channels alive on a connection, by name: who they are, the bridge they are in, the bridge they last
@@ -839,7 +854,8 @@ impl FrameBuilder {
         let mut ended = false;
         let mut newlines = Newlines::new(b);
         let first = newlines.next()?;
-        if read_line(b, 0, first, &EVENT_LINE, &mut h) {
+        if let Some(bit) = read_line(b, 0, first, &EVENT_LINE, &mut h.spans) {
+            h.present |= bit;
             (at, lines) = (first + 1, 1);
             let (start, end) = (EVENT_LINE.len, first - 1);
             // Both within `b`, which is at most u32::MAX bytes long.
