@@ -1653,6 +1653,26 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_longer_than_a_shape_is_read_whole_as_by_line() {
+        // 60 header lines: more than a shape holds. Its shape ends at 48 lines; the rest is read the general
+        // way every time.
+        let mut frame =
+            String::from("Event: AgentConnect\r\nTimestamp: 100\r\nQueue: q\r\nLinkedid: L1\r\n");
+        for i in 0..56 {
+            frame += &format!("Variable{i}: value {i}\r\n");
+        }
+        frame += "MemberName: PJSIP/2010\r\n\r\n";
+        let text = frame.repeat(3);
+        let (fast, counted) = frames_fast(&text, 65536);
+        assert_eq!(fast, frames(&text));
+        assert_eq!(counted, 3 * 62);
+        assert!(
+            matches!(&fast[2], AmiFrame::Event(e) if e.agent == "PJSIP/2010"),
+            "{fast:?}"
+        );
+    }
+
+    #[test]
     fn lines_past_the_32_byte_window_are_read_whole_as_by_line() {
         let agent = "Local/2124@from-queue/n;a-value-well-past-32-bytes";
         for (name, at_end) in [
