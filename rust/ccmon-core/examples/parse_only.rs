@@ -84,6 +84,7 @@ fn main() {
     let mut t = Tally::default();
     let mut ami_frames = ami::FrameBuilder::default();
     let mut fs_frames = freeswitch::FrameBuilder::default();
+    let mut json_shape = jsonl::LineShape::default();
     let start = std::time::Instant::now();
     loop {
         // Read straight after the kept tail: the engine is handed each chunk as read, without a copy.
@@ -105,8 +106,10 @@ fn main() {
             let mut start = 0;
             while let Some(data) = carry.get(start..).filter(|d| !d.is_empty()) {
                 let fast = match checked {
-                    Some(text) => text.get(start..).and_then(jsonl::parse_prefix_str),
-                    None => jsonl::parse_prefix(data),
+                    Some(text) => text
+                        .get(start..)
+                        .and_then(|text| jsonl::parse_prefix_str(text, &mut json_shape)),
+                    None => jsonl::parse_prefix(data, &mut json_shape),
                 };
                 let (len, parsed) = match fast {
                     Some((len, parsed)) => (len, parsed),

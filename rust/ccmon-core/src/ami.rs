@@ -18,6 +18,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::event::{Kind, OwnedEvent, RejectReason};
+use crate::scan::Prefix;
 
 /// Headers kept per frame; more make the frame a `bad_frame`.
 const MAX_HEADERS: usize = 128;
@@ -425,23 +426,22 @@ impl Shape {
         };
         // A name of one byte or more, not ending with a blank (`Name : ` is trimmed the general way).
         let name_end = len.checked_sub(3).and_then(|i| prefix.get(i));
-        if len > 32 || !prefix.ends_with(b": ") || name_end.is_none_or(|c| *c <= b' ') {
+        if !prefix.ends_with(b": ") || name_end.is_none_or(|c| *c <= b' ') {
             return false;
         }
-        *slot = ShapeLine::new(prefix, key);
+        let Some(line) = ShapeLine::new(prefix, key) else {
+            return false;
+        };
+        *slot = line;
         self.len += 1;
         true
     }
 }
 
-/// A header line of a [`Shape`]: its `Name: ` (name, colon and space) as the first of 32 bytes, zeros after,
-/// and the mask of those bytes.
+/// A header line of a [`Shape`]: its `Name: ` (name, colon and space).
 #[derive(Debug, Clone, Copy, Default)]
 struct ShapeLine {
-    prefix: [[u8; 16]; 2],
-    mask: [[u8; 16]; 2],
-    /// Bytes of `Name: `, 3 to 32.
-    len: usize,
+    prefix: Prefix,
     /// The [`KEYS`] index of the name, or `NOT_KEPT`.
     key: usize,
     /// The name's bit in [`Headers::present`] (none when not kept).
@@ -453,31 +453,23 @@ const NOT_KEPT: usize = usize::MAX;
 
 impl ShapeLine {
     /// The line that starts with `prefix` (`Name: `, at most 32 bytes), whose name is the [`KEYS`] `key`.
-    const fn new(prefix: &[u8], key: Option<usize>) -> ShapeLine {
-        let mut words = [[0u8; 16]; 2];
-        let mut mask = [[0u8; 16]; 2];
-        let mut i = 0;
-        while i < prefix.len() {
-            words[i / 16][i % 16] = prefix[i];
-            mask[i / 16][i % 16] = 0xff;
-            i += 1;
-        }
+    const fn new(prefix: &[u8], key: Option<usize>) -> Option<ShapeLine> {
+        let Some(prefix) = Prefix::new(prefix) else {
+            return None;
+        };
         let (key, bit) = match key {
             Some(k) => (k, 1 << k),
             None => (NOT_KEPT, 0),
         };
-        ShapeLine {
-            prefix: words,
-            mask,
-            len: prefix.len(),
-            key,
-            bit,
-        }
+        Some(ShapeLine { prefix, key, bit })
     }
 }
 
 /// A frame's first line as Asterisk writes it: it names the event, and so the frame's [`Shape`].
-const EVENT_LINE: ShapeLine = ShapeLine::new(b"Event: ", Some(key::EVENT));
+const EVENT_LINE: ShapeLine = match ShapeLine::new(b"Event: ", Some(key::EVENT)) {
+    Some(line) => line,
+    None => panic!("`Event: ` is a prefix"),
+};
 
 /// How far [`read_shaped`] got.
 struct Shaped {
@@ -594,7 +586,7 @@ fn read_line(
     spans: &mut [[u32; 2]; KEYS.len()],
 ) -> Option<u64> {
     let window = b.get(at..)?.first_chunk::<32>()?;
-    if !crate::scan::masked_equal(window, &line.prefix, &line.mask) {
+    if !line.prefix.starts(window) {
         return None;
     }
     // (`NOT_KEPT` is no index.) Of a header ccmon does not read, the name is all that matters.
@@ -603,16 +595,16 @@ fn read_line(
     };
     // `Value\r`: at least one byte, not a blank at either end. Most lines end within the window, where the
     // bytes are read without a bounds check (the indices are below 32).
-    let end = newline.wrapping_sub(at);
+    let (end, len) = (newline.wrapping_sub(at), line.prefix.len());
     let plain = match end {
         0..32 => {
-            end >= line.len.wrapping_add(2)
+            end >= len.wrapping_add(2)
                 && window[end.wrapping_sub(1) & 31] == b'\r'
-                && window[line.len & 31] > b' '
+                && window[len & 31] > b' '
                 && window[end.wrapping_sub(2) & 31] > b' '
         }
         _ => matches!(
-            b.get(at + line.len..newline),
+            b.get(at + len..newline),
             Some([first, .., last, b'\r']) if *first > b' ' && *last > b' '
         ),
     };
@@ -620,10 +612,7 @@ fn read_line(
         return None;
     }
     // Both ends within `b`, which is at most u32::MAX bytes long: no sum wraps.
-    *span = [
-        at.wrapping_add(line.len) as u32,
-        newline.wrapping_sub(1) as u32,
-    ];
+    *span = [at.wrapping_add(len) as u32, newline.wrapping_sub(1) as u32];
     Some(line.bit)
 }
 
@@ -857,7 +846,7 @@ impl FrameBuilder {
         if let Some(bit) = read_line(b, 0, first, &EVENT_LINE, &mut h.spans) {
             h.present |= bit;
             (at, lines) = (first + 1, 1);
-            let (start, end) = (EVENT_LINE.len, first - 1);
+            let (start, end) = (EVENT_LINE.prefix.len(), first - 1);
             // Both within `b`, which is at most u32::MAX bytes long.
             named = [start as u32, end as u32];
             let mut spare = [0u8; 32];

@@ -267,6 +267,8 @@ pub struct SourceStats {
     /// The AMI frame being read (boxed and taken out while a frame is applied: its event borrows from it
     /// while the source's counters change).
     ami: Option<Box<crate::ami::FrameBuilder>>,
+    /// The layout of this source's JSON lines so far, for the fast path.
+    json_shape: jsonl::LineShape,
     /// The QueueStatus answer being read, applied when it is complete.
     status: Option<Box<StatusSnapshot>>,
     /// The FreeSWITCH message being read, the same way.
@@ -872,13 +874,13 @@ impl Engine {
     /// meanwhile. `None` leaves `data` to [`Self::whole_line`].
     fn json_in_place<'a>(
         book: &Book,
-        src: &SourceStats,
+        src: &mut SourceStats,
         data: &'a [u8],
         text: Option<&'a str>,
     ) -> Option<(&'a [u8], jsonl::JsonLine<'a>)> {
         let fast = match text {
-            Some(text) => jsonl::parse_prefix_str(text),
-            None => jsonl::parse_prefix(data),
+            Some(text) => jsonl::parse_prefix_str(text, &mut src.json_shape),
+            None => jsonl::parse_prefix(data, &mut src.json_shape),
         };
         // An over-long line goes the line path's way, to be rejected.
         let (len, parsed) = fast.filter(|(len, _)| *len <= book.cfg.max_line_bytes)?;

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use crate::event::{Kind, OwnedEvent, RejectReason};
-use crate::scan::{bytes_equal, HIGH, ONES};
+use crate::scan::{bytes_equal, Prefix, HIGH, ONES};
 
 /// What an event type means to the engine, and the fields it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +158,7 @@ fn parse(line: &[u8], fast: bool) -> JsonLine<'_> {
     }
     if fast {
         let mut flat = Flat::default();
-        if flat_object(line, &mut flat) == Some(line.len()) {
+        if flat_object(line, &mut flat, None) == Some(line.len()) {
             if let Some(parsed) = flat.event(line) {
                 return parsed;
             }
@@ -338,19 +338,21 @@ where
 /// Parses the line at the start of `data` (which holds more after it) when the fast path takes it: the
 /// line's length without its newline, and what it is. `None` when the fast path leaves the line to
 /// [`parse_line`], or when `data` holds no newline after it yet. Finding the line's end while parsing it
-/// saves a search for the newline per line.
+/// saves a search for the newline per line. `shape` is the layout of the source's lines so far (see
+/// [`LineShape`]): one per source, kept from line to line.
 ///
 /// ```
-/// use ccmon_core::jsonl::{parse_prefix, JsonLine};
+/// use ccmon_core::jsonl::{parse_prefix, JsonLine, LineShape};
 /// let data = b"{\"ts\": 5, \"call\": \"c1\", \"type\": \"enter\", \"queue\": \"sales\"}\r\n{\"ts\": 6";
-/// let (len, JsonLine::Event(e)) = parse_prefix(data).unwrap() else { panic!() };
+/// let mut shape = LineShape::default();
+/// let (len, JsonLine::Event(e)) = parse_prefix(data, &mut shape).unwrap() else { panic!() };
 /// assert_eq!((len, e.queue.as_ref()), (59, "sales")); // the line, its `\r` included
-/// assert_eq!(parse_prefix(&data[len + 1..]), None);
+/// assert_eq!(parse_prefix(&data[len + 1..], &mut shape), None);
 /// ```
 #[inline]
-pub fn parse_prefix(data: &[u8]) -> Option<(usize, JsonLine<'_>)> {
+pub fn parse_prefix<'a>(data: &'a [u8], shape: &mut LineShape) -> Option<(usize, JsonLine<'a>)> {
     let mut flat = Flat::default();
-    let end = flat_object(data, &mut flat)?;
+    let end = flat_object(data, &mut flat, Some(shape))?;
     if end == data.len() {
         return None;
     }
@@ -361,9 +363,9 @@ pub fn parse_prefix(data: &[u8]) -> Option<(usize, JsonLine<'_>)> {
 /// [`parse_prefix`] for `text` already checked as UTF-8 (a chunk's whole lines, checked at once with SIMD):
 /// no check per line.
 #[inline(always)]
-pub fn parse_prefix_str(text: &str) -> Option<(usize, JsonLine<'_>)> {
+pub fn parse_prefix_str<'a>(text: &'a str, shape: &mut LineShape) -> Option<(usize, JsonLine<'a>)> {
     let mut flat = Flat::default();
-    let end = flat_object(text.as_bytes(), &mut flat)?;
+    let end = flat_object(text.as_bytes(), &mut flat, Some(shape))?;
     if end == text.len() {
         return None;
     }
@@ -409,20 +411,146 @@ impl Flat {
     }
 }
 
+/// The layout of the fields of the last line the fast path read whole, in order: each field's `,"key":`
+/// (from the end of the value before it to its own value, an opening quote or a `null` included). A producer
+/// writes its lines alike, so the next line is read by checking that each field starts with the same bytes,
+/// one masked compare of 32 bytes, instead of finding and matching its key; from the first field that
+/// differs, the rest of the line is read the general way and the shape follows the line.
+#[derive(Debug, Clone, Default)]
+pub struct LineShape {
+    fields: [ShapeField; SHAPE_FIELDS],
+    len: usize,
+}
+
+/// Fields of a [`LineShape`], at most.
+const SHAPE_FIELDS: usize = 12;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ShapeField {
+    prefix: Prefix,
+    /// The field's slot (`NO_SLOT`: a field ccmon does not read).
+    slot: usize,
+    value: Value,
+}
+
+/// What a [`ShapeField`]'s value is: a string (its opening quote ends the prefix), a number, or `null`
+/// (which ends the prefix).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Value {
+    #[default]
+    Text,
+    Number,
+    Null,
+}
+
+/// [`ShapeField::slot`] of a field ccmon does not read.
+const NO_SLOT: usize = usize::MAX;
+
+impl LineShape {
+    /// Adds the field whose prefix is `b[from..to]`, if there is room and it fits in 32 bytes: `false`
+    /// when not, and the shape ends before it.
+    fn learn(
+        &mut self,
+        b: &[u8],
+        from: usize,
+        to: usize,
+        slot: Option<usize>,
+        value: Value,
+    ) -> bool {
+        let (Some(field), Some(prefix)) = (
+            self.fields.get_mut(self.len),
+            b.get(from..to).and_then(Prefix::new),
+        ) else {
+            return false;
+        };
+        *field = ShapeField {
+            prefix,
+            slot: slot.unwrap_or(NO_SLOT),
+            value,
+        };
+        self.len += 1;
+        true
+    }
+
+    /// Reads the fields at the start of `b` while they are laid out as this shape's: where the last one read
+    /// ends (0 when none) and how many were read. The shape is cut to those. `None` when a value the shape
+    /// foresees is not one the fast path reads (the line then goes to serde).
+    #[inline(always)]
+    fn read(&mut self, b: &[u8], flat: &mut Flat, seen: &mut u16) -> Option<(usize, usize)> {
+        let mut i = 0;
+        let fields = self.fields.get(..self.len).unwrap_or_default();
+        for (read, field) in fields.iter().enumerate() {
+            let same = b
+                .get(i..)
+                .and_then(|rest| rest.first_chunk::<32>())
+                .is_some_and(|window| field.prefix.starts(window));
+            if !same {
+                self.len = read;
+                return Some((i, read));
+            }
+            let at = i + field.prefix.len();
+            i = match field.value {
+                Value::Text => {
+                    let end = string_end(b, at)?;
+                    match field.slot {
+                        ID => flat.id_text = Some((at, end)),
+                        slot => {
+                            if let Some(text) = flat.text.get_mut(slot) {
+                                *text = (at, end);
+                            }
+                        }
+                    }
+                    end + 1
+                }
+                Value::Number => {
+                    let (number, after) = number_at(b, at)?;
+                    match field.slot {
+                        TS => flat.ts = Some(number.value),
+                        ID => flat.id_number = Some(number.integer?),
+                        _ => {}
+                    }
+                    after
+                }
+                Value::Null => at,
+            };
+            // (A shape's fields are distinct: the line it was learnt from had no field twice.)
+            if field.slot != NO_SLOT {
+                *seen |= 1 << (field.slot & 15);
+            }
+        }
+        Some((i, fields.len()))
+    }
+}
+
 /// The fast path, for the lines producers nearly always write: one flat object whose values are strings
 /// without escapes, plain numbers or null. Anything else (escapes, nested values, exponents, long numbers, a
 /// repeated field, a syntax error) returns `None` and goes to serde, which then decides — so both paths give
 /// the same result for every line this one accepts (a property test checks it). Returns where the line ends:
-/// the index of its newline, or `b.len()`.
-fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
+/// the index of its newline, or `b.len()`. With a `shape`, the line is read by it as far as it is laid out
+/// alike, and the shape then follows the line.
+fn flat_object(b: &[u8], flat: &mut Flat, mut shape: Option<&mut LineShape>) -> Option<usize> {
     let mut seen = 0u16;
-    let (i, c) = next(b, 0)?;
-    if c != b'{' {
-        return None;
-    }
-    let (mut i, mut c) = next(b, i + 1)?;
-    if c == b'}' {
-        return line_end(b, i + 1);
+    let (mut value_end, read) = match shape.as_deref_mut() {
+        Some(shape) => shape.read(b, flat, &mut seen)?,
+        None => (0, 0),
+    };
+    let (mut i, mut c);
+    if read == 0 {
+        let (at, first) = next(b, 0)?;
+        if first != b'{' {
+            return None;
+        }
+        (i, c) = next(b, at + 1)?;
+        if c == b'}' {
+            return line_end(b, i + 1);
+        }
+    } else {
+        let (after, c_after) = next(b, value_end)?;
+        match c_after {
+            b',' => (i, c) = next(b, after + 1)?,
+            b'}' => return line_end(b, after + 1),
+            _ => return None,
+        }
     }
     loop {
         if c != b'"' {
@@ -443,7 +571,8 @@ fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
             }
             seen |= bit;
         }
-        match value {
+        // Where this field's value starts, past its opening quote or its `null`: the end of its prefix.
+        let (prefix_end, kind) = match value {
             b'"' => {
                 let end = string_end(b, i + 1)?;
                 match slot {
@@ -453,11 +582,17 @@ fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
                     Some(s) => *flat.text.get_mut(s)? = (i + 1, end),
                     None => {}
                 }
+                let start = i + 1;
                 i = end + 1;
+                (start, Value::Text)
             }
-            b'n' if b.get(i..i + 4) == Some(b"null") => i += 4,
+            b'n' if b.get(i..i + 4) == Some(b"null") => {
+                i += 4;
+                (i, Value::Null)
+            }
             b'-' | b'0'..=b'9' => {
                 let (number, after) = number_at(b, i)?;
+                let start = i;
                 i = after;
                 match slot {
                     Some(TS) => flat.ts = Some(number.value),
@@ -465,10 +600,17 @@ fn flat_object(b: &[u8], flat: &mut Flat) -> Option<usize> {
                     Some(_) => return None,
                     None => {}
                 }
+                (start, Value::Number)
             }
             // true, false, arrays and objects: rare, and serde's.
             _ => return None,
+        };
+        if let Some(learnt) = shape.as_deref_mut() {
+            if !learnt.learn(b, value_end, prefix_end, slot, kind) {
+                shape = None;
+            }
         }
+        value_end = i;
         let (after, c_after) = next(b, i)?;
         match c_after {
             b',' => (i, c) = next(b, after + 1)?,
@@ -590,6 +732,7 @@ fn special_bytes_32(block: &[u8]) -> u32 {
     marks
 }
 
+#[inline(always)]
 fn number_at(b: &[u8], i: usize) -> Option<(Number, usize)> {
     // Nearly every number of an event is a non-negative integer (every `id`, most `ts`): its digits are read
     // eight at a time, no loop per digit.
@@ -930,7 +1073,7 @@ mod tests {
         fn the_fast_path_takes_the_usual_lines(ts in 0u64..4_000_000_000, frac in proptest::option::of(0u32..1000)) {
             let ts = match frac { Some(f) => format!("{ts}.{f}"), None => ts.to_string() };
             let line = format!(r#"{{"ts": {ts}, "type": "enter", "call": "c1", "queue": "q", "caller": "600", "id": 7}}"#);
-            proptest::prop_assert_eq!(flat_object(line.as_bytes(), &mut Flat::default()), Some(line.len()), "{}", line);
+            proptest::prop_assert_eq!(flat_object(line.as_bytes(), &mut Flat::default(), None), Some(line.len()), "{}", line);
             proptest::prop_assert_eq!(parse(line.as_bytes(), true), parse(line.as_bytes(), false));
         }
 
@@ -945,19 +1088,62 @@ mod tests {
             let body: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
             let line = format!("{{{}}}{after}", body.join(", "));
             let data = format!("{line}\n{next}");
-            if let Some((len, parsed)) = parse_prefix(data.as_bytes()) {
+            let shape = || LineShape::default();
+            if let Some((len, parsed)) = parse_prefix(data.as_bytes(), &mut shape()) {
                 proptest::prop_assert_eq!(len, line.len());
                 proptest::prop_assert_eq!(parsed, parse_line(line.as_bytes()), "{}", line);
             }
-            proptest::prop_assert_eq!(parse_prefix_str(&data), parse_prefix(data.as_bytes()));
+            proptest::prop_assert_eq!(parse_prefix_str(&data, &mut shape()), parse_prefix(data.as_bytes(), &mut shape()));
             // Without its newline, a line is not whole yet.
-            proptest::prop_assert_eq!(parse_prefix(line.as_bytes()), None);
+            proptest::prop_assert_eq!(parse_prefix(line.as_bytes(), &mut shape()), None);
+        }
+
+        /// Lines laid out alike, one field now and then another or spaced otherwise, read one after another
+        /// with one shape (as `Engine::feed` reads a source), give what each line gives alone.
+        #[test]
+        fn lines_read_by_their_shape_parse_as_each_line_alone(
+            layout in proptest::collection::vec((key(), proptest::sample::select(vec!["", " ", "\t"])), 0..8),
+            lines in proptest::collection::vec(
+                (proptest::collection::vec(value(), 8), 0usize..12, key(), proptest::sample::select(vec!["", " "])),
+                1..16,
+            ),
+        ) {
+            let mut shape = LineShape::default();
+            let mut text = String::new();
+            for (values, change, other, space) in &lines {
+                let body: Vec<String> = layout
+                    .iter()
+                    .zip(values)
+                    .enumerate()
+                    .map(|(i, ((key, w), v))| match i == *change {
+                        true => format!("{space}\"{other}\":{space}{v}"),
+                        false => format!("{w}\"{key}\"{w}:{w}{v}{w}"),
+                    })
+                    .collect();
+                let line = format!("{{{}}}", body.join(","));
+                text += &line;
+                text.push('\n');
+                let data = format!("{line}\n{{");
+                if let Some((len, parsed)) = parse_prefix(data.as_bytes(), &mut shape) {
+                    proptest::prop_assert_eq!(len, line.len());
+                    proptest::prop_assert_eq!(parsed, parse_line(line.as_bytes()), "{}", line);
+                }
+            }
+            // The same lines read from one text, as UTF-8 checked at once.
+            let (mut shape, mut start) = (LineShape::default(), 0);
+            while let Some(line_end) = text[start..].find('\n').map(|i| start + i) {
+                if let Some((len, parsed)) = parse_prefix_str(&text[start..], &mut shape) {
+                    proptest::prop_assert_eq!(start + len, line_end);
+                    proptest::prop_assert_eq!(parsed, parse_line(&text.as_bytes()[start..line_end]));
+                }
+                start = line_end + 1;
+            }
         }
 
         #[test]
         fn any_bytes_never_panic(line in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = parse_line(&line);
-            let _ = parse_prefix(&line);
+            let _ = parse_prefix(&line, &mut LineShape::default());
         }
     }
 }

@@ -69,30 +69,78 @@ pub fn colons_and_newlines(window: &[u8; 32]) -> (u32, u32) {
     (colons, newlines)
 }
 
-/// Whether the bytes of `window` under `mask` are those of `prefix` (zeros outside `mask`). SSE2 on x86-64:
-/// an AMI header line checked to be the one expected (its `Name: `) in one look.
-#[inline(always)]
-pub fn masked_equal(window: &[u8; 32], prefix: &[[u8; 16]; 2], mask: &[[u8; 16]; 2]) -> bool {
-    let (halves, _) = window.as_chunks::<16>();
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    {
-        use safe_arch::{
-            bitand_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
-        };
-        let same = |i: usize| {
-            cmp_eq_mask_i8_m128i(
-                bitand_m128i(
-                    load_unaligned_m128i(&halves[i]),
-                    load_unaligned_m128i(&mask[i]),
-                ),
-                load_unaligned_m128i(&prefix[i]),
-            )
-        };
-        move_mask_i8_m128i(bitand_m128i(same(0), same(1))) == 0xffff
+/// Up to 32 bytes a text is expected to start with (a switch protocol's `Name: `, a JSON line's `,"key":`),
+/// checked against 32 bytes of the text in one masked SSE2 compare on x86-64.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prefix {
+    bytes: [[u8; 16]; 2],
+    mask: [[u8; 16]; 2],
+    len: usize,
+}
+
+/// `MASKS[n]`: the first `n` of 32 bytes.
+const MASKS: [[[u8; 16]; 2]; 33] = {
+    let mut masks = [[[0u8; 16]; 2]; 33];
+    let mut n = 1;
+    while n <= 32 {
+        masks[n] = masks[n - 1];
+        masks[n][(n - 1) / 16][(n - 1) % 16] = 0xff;
+        n += 1;
     }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    {
-        (0..32).all(|i| halves[i / 16][i % 16] & mask[i / 16][i % 16] == prefix[i / 16][i % 16])
+    masks
+};
+
+impl Prefix {
+    /// The prefix `bytes`; `None` when it is empty or longer than 32 bytes.
+    pub const fn new(bytes: &[u8]) -> Option<Prefix> {
+        if bytes.is_empty() || bytes.len() > 32 {
+            return None;
+        }
+        let mut words = [[0u8; 16]; 2];
+        let mut i = 0;
+        while i < bytes.len() {
+            words[i / 16][i % 16] = bytes[i];
+            i += 1;
+        }
+        Some(Prefix {
+            bytes: words,
+            mask: MASKS[bytes.len()],
+            len: bytes.len(),
+        })
+    }
+
+    /// Its bytes, 1 to 32 (0 for the default, which every text starts with).
+    #[inline(always)]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether `window`, 32 bytes of a text, starts with it.
+    #[inline(always)]
+    pub fn starts(&self, window: &[u8; 32]) -> bool {
+        let (halves, _) = window.as_chunks::<16>();
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        {
+            use safe_arch::{
+                bitand_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+            };
+            let same = |i: usize| {
+                cmp_eq_mask_i8_m128i(
+                    bitand_m128i(
+                        load_unaligned_m128i(&halves[i]),
+                        load_unaligned_m128i(&self.mask[i]),
+                    ),
+                    load_unaligned_m128i(&self.bytes[i]),
+                )
+            };
+            move_mask_i8_m128i(bitand_m128i(same(0), same(1))) == 0xffff
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+        {
+            (0..32).all(|i| {
+                halves[i / 16][i % 16] & self.mask[i / 16][i % 16] == self.bytes[i / 16][i % 16]
+            })
+        }
     }
 }
 
@@ -127,6 +175,15 @@ pub fn find_either(b: &[u8], from: usize, x: u8, y: u8) -> Option<usize> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_prefix_is_1_to_32_bytes() {
+        assert!(Prefix::new(b"").is_none());
+        assert!(Prefix::new(&[b'a'; 33]).is_none());
+        let window = [b'a'; 32];
+        assert!(Prefix::new(&[b'a'; 32]).is_some_and(|p| p.starts(&window) && p.len() == 32));
+        assert!(Prefix::new(b"ab").is_some_and(|p| !p.starts(&window)));
+    }
+
     proptest::proptest! {
         #[test]
         fn searches_find_what_a_plain_search_finds(
@@ -147,15 +204,17 @@ mod tests {
                 let bits = |c: u8| window.iter().enumerate().fold(0u32, |m, (i, &x)| m | (u32::from(x == c) << i));
                 proptest::prop_assert_eq!(colons_and_newlines(window), (bits(b':'), bits(b'\n')));
                 // A prefix of the window itself, or of the window with one byte changed.
-                for (len, change) in [(from % 33, None), (from % 33, Some(from % 32))] {
-                    let mut prefix = [[0u8; 16]; 2];
-                    let mut mask = [[0u8; 16]; 2];
-                    for i in 0..len {
-                        prefix[i / 16][i % 16] = window[i] ^ u8::from(change == Some(i));
-                        mask[i / 16][i % 16] = 0xff;
+                let len = 1 + from % 32;
+                for change in [None, Some(from % 32)] {
+                    let mut bytes = window[..len].to_vec();
+                    if let Some(byte) = change.and_then(|i| bytes.get_mut(i)) {
+                        *byte ^= 1;
                     }
+                    let Some(prefix) = Prefix::new(&bytes) else {
+                        return Err(proptest::test_runner::TestCaseError::fail("a prefix of 1 to 32 bytes"));
+                    };
                     let same = change.is_none_or(|i| i >= len);
-                    proptest::prop_assert_eq!(masked_equal(window, &prefix, &mask), same);
+                    proptest::prop_assert_eq!(prefix.starts(window), same);
                 }
             }
         }
