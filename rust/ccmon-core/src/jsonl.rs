@@ -1145,5 +1145,18 @@ mod tests {
             let _ = parse_line(&line);
             let _ = parse_prefix(&line, &mut LineShape::default());
         }
+
+        /// Lines that start alike and then go anywhere, one shape for all of them.
+        #[test]
+        fn any_lines_after_a_shape_never_panic(
+            tails in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..60), 1..20),
+        ) {
+            let mut shape = LineShape::default();
+            let head = br#"{"ts": 1700000000, "type": "enter", "call": "c1""#;
+            for tail in &tails {
+                let _ = parse_prefix(&[&head[..], b"}\n"].concat(), &mut shape);
+                let _ = parse_prefix(&[&head[..], &tail[..], b"\n"].concat(), &mut shape);
+            }
+        }
     }
 }
