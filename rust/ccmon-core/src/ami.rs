@@ -262,8 +262,7 @@ impl NameTable {
         // No length check of its own: a slot holds a name of 1 to 32 bytes, or none (see `NameSlot::len`).
         let (halves, _) = window.as_chunks::<16>();
         // A half as one integer, folded, the bytes past the name zero.
-        let word =
-            |half: &[u8; 16], n: usize| (u128::from_le_bytes(*half) | self.fold) & KEEP[n.min(16)];
+        let word = |half: &[u8; 16], n: usize| (u128::from_le_bytes(*half) | self.fold) & keep(n);
         let head = word(halves.first()?, len);
         let (w0, w1) = (head as u64, (head >> 64) as u64);
         let slot = &self.slots[Self::slot_of(self.multiplier, w0, w1, len)];
@@ -327,27 +326,23 @@ fn key_index(name: &[u8]) -> Option<usize> {
     key_in_window(&window, name.len())
 }
 
-/// `KEEP[n]`: the low `n` bytes of a 16-byte integer (a load costs less than a 128-bit shift).
-const KEEP: [u128; 17] = {
-    let mut keep = [0u128; 17];
-    let mut n = 1;
-    while n <= 16 {
-        keep[n] = (keep[n - 1] << 8) | 0xff;
-        n += 1;
-    }
-    keep
-};
+/// The low `n` bytes (at most 16) of a 16-byte integer.
+#[inline(always)]
+fn keep(n: usize) -> u128 {
+    u128::from_le_bytes(crate::scan::MASKS[n.min(16)][0])
+}
 
 /// A header line at `b[at..]`: its first ':', its '\n' and the [`KEYS`] index of its name (trimmed at the end),
 /// if ccmon reads it; `None` when the line has no colon or no end in `b`. The 32 bytes from `at` are looked
 /// at in one step, as most AMI lines fit in them; the name is looked up from the same bytes.
 #[inline(always)]
 fn header_line(b: &[u8], at: usize) -> Option<(usize, usize, Option<usize>)> {
-    use crate::scan::{colons_and_newlines, find_either};
+    use crate::scan::{find_either, marks};
     // Near the end of the input, zeros follow, which are neither ':' nor '\n'.
     let mut spare = [0u8; 32];
     let window = window(b.get(at..)?, &mut spare);
-    let (colons, newlines) = colons_and_newlines(window);
+    // (32 bytes: the marks fit in the low half.)
+    let (colons, newlines) = (marks(window, b':') as u32, marks(window, b'\n') as u32);
     // The colons before the first newline (all of them when there is none in the window).
     let colons = colons & newlines.wrapping_sub(1) & !newlines;
     if colons == 0 {
@@ -505,11 +500,11 @@ impl<'b> Newlines<'b> {
     fn block(b: &[u8], base: usize) -> u64 {
         let rest = b.get(base..).unwrap_or_default();
         match rest.first_chunk::<64>() {
-            Some(block) => crate::scan::newlines64(block),
+            Some(block) => crate::scan::marks(block, b'\n'),
             None => {
                 let mut block = [0u8; 64];
                 block[..rest.len()].copy_from_slice(rest);
-                crate::scan::newlines64(&block)
+                crate::scan::marks(&block, b'\n')
             }
         }
     }

@@ -56,17 +56,15 @@ fn marks16(chunk: &[u8; 16], x: u8, y: u8) -> u32 {
     }
 }
 
-/// Bit i of each: byte i of `window` is ':', is '\n'. Two SSE2 steps on x86-64: an AMI header line, found
-/// and split in one look.
+/// Bit i: byte i of `block` (16 to 64 bytes) is `x`. One SSE2 compare per 16 bytes on x86-64: an AMI header
+/// line's colon and end in 32 bytes, a frame's line ends in 64.
 #[inline(always)]
-pub fn colons_and_newlines(window: &[u8; 32]) -> (u32, u32) {
-    let (halves, _) = window.as_chunks::<16>();
-    let (mut colons, mut newlines) = (0, 0);
-    for (i, half) in halves.iter().enumerate() {
-        colons |= marks16(half, b':', b':') << (16 * i);
-        newlines |= marks16(half, b'\n', b'\n') << (16 * i);
-    }
-    (colons, newlines)
+pub fn marks<const N: usize>(block: &[u8; N], x: u8) -> u64 {
+    const { assert!(N <= 64) };
+    let (chunks, _) = block.as_chunks::<16>();
+    chunks.iter().enumerate().fold(0, |m, (i, chunk)| {
+        m | u64::from(marks16(chunk, x, x)) << (16 * i)
+    })
 }
 
 /// Up to 32 bytes a text is expected to start with (a switch protocol's `Name: `, a JSON line's `,"key":`),
@@ -78,8 +76,8 @@ pub struct Prefix {
     len: usize,
 }
 
-/// `MASKS[n]`: the first `n` of 32 bytes.
-const MASKS: [[[u8; 16]; 2]; 33] = {
+/// `MASKS[n]`: the first `n` of 32 bytes (a load costs less than a shift of a 128-bit mask).
+pub(crate) const MASKS: [[[u8; 16]; 2]; 33] = {
     let mut masks = [[[0u8; 16]; 2]; 33];
     let mut n = 1;
     while n <= 32 {
@@ -144,15 +142,6 @@ impl Prefix {
     }
 }
 
-/// Bit i: byte i of `block` is '\n'. Four SSE2 steps on x86-64.
-#[inline(always)]
-pub fn newlines64(block: &[u8; 64]) -> u64 {
-    let (quarters, _) = block.as_chunks::<16>();
-    quarters.iter().enumerate().fold(0, |m, (i, quarter)| {
-        m | u64::from(marks16(quarter, b'\n', b'\n')) << (16 * i)
-    })
-}
-
 /// The index of the first `x` or `y` in `b` from `from`, sixteen bytes a compare (SSE2 on x86-64): a header
 /// name or value of a switch protocol is found in one or two steps.
 #[inline(always)]
@@ -198,11 +187,11 @@ mod tests {
             proptest::prop_assert_eq!(find_either(&b, from, b'\n', b'\n'), plain(&|c| c == b'\n'));
             if let Some(block) = b.get(from..).and_then(|rest| rest.first_chunk::<64>()) {
                 let bits = block.iter().enumerate().fold(0u64, |m, (i, &x)| m | (u64::from(x == b'\n') << i));
-                proptest::prop_assert_eq!(newlines64(block), bits);
+                proptest::prop_assert_eq!(marks(block, b'\n'), bits);
             }
             if let Some(window) = b.get(from..).and_then(|rest| rest.first_chunk::<32>()) {
-                let bits = |c: u8| window.iter().enumerate().fold(0u32, |m, (i, &x)| m | (u32::from(x == c) << i));
-                proptest::prop_assert_eq!(colons_and_newlines(window), (bits(b':'), bits(b'\n')));
+                let bits = |c: u8| window.iter().enumerate().fold(0u64, |m, (i, &x)| m | (u64::from(x == c) << i));
+                proptest::prop_assert_eq!((marks(window, b':'), marks(window, b'\n')), (bits(b':'), bits(b'\n')));
                 // A prefix of the window itself, or of the window with one byte changed.
                 let len = 1 + from % 32;
                 for change in [None, Some(from % 32)] {
